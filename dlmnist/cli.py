@@ -1,0 +1,185 @@
+"""The ``dlmnist`` command: a thin LightningCLI subclass that puts every run in ``runs/<name>/version_<n>/``.
+
+A run folder holds ``config.yaml`` (the resolved config), ``metrics.csv``, ``checkpoints/best.ckpt``
+(by the model's validation metric) and ``checkpoints/last.ckpt``; ``test`` adds ``test_metrics.json``,
+``predict`` its output files. A new ``fit`` always gets a new version folder, so nothing an earlier
+run made is overwritten; ``--ckpt_path`` (a path, or ``best``/``last`` for the newest run) makes
+``test``/``validate``/``predict`` write into the folder of that checkpoint's run and ``fit`` resume there.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+from dlmnist.data import DataError, MNISTDataModule
+
+CSV = "lightning.pytorch.loggers.CSVLogger"
+PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Save ``config.yaml`` into the run folder and send the resolved config to every logger (e.g. W&B)."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        config = self.parser.dump(self.config, skip_none=False, format="yaml")
+        import yaml
+
+        for logger in trainer.loggers:
+            if type(logger).__name__ != "CSVLogger":
+                logger.log_hyperparams(yaml.safe_load(config))
+
+
+def wandb_account_configured() -> bool:
+    """True when W&B can go online: WANDB_MODE/WANDB_API_KEY set, or a key stored by ``wandb login``."""
+    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def _versions(base: Path) -> list[Path]:
+    found = [p for p in base.glob("version_*") if p.is_dir() and re.fullmatch(r"version_\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def _new_version(base: Path) -> Path:
+    """The next free ``version_<n>``; it is created by the first file the run writes."""
+    versions = _versions(base)
+    return base / f"version_{int(versions[-1].name.split('_')[1]) + 1 if versions else 0}"
+
+
+def _newest_checkpoint(base: Path, which: str) -> Path:
+    for version in reversed(_versions(base)):
+        ckpt = version / "checkpoints" / f"{which}.ckpt"
+        if ckpt.exists():
+            return ckpt
+    raise FileNotFoundError(f"--ckpt_path {which}: no run under {base} has checkpoints/{which}.ckpt")
+
+
+def _run_of(ckpt: Path) -> Optional[Path]:
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+
+
+def _free_subdir(run: Path, tag: str) -> str:
+    name, k = tag, 1
+    while (run / name).exists():
+        k += 1
+        name = f"{tag}-{k}"
+    return name
+
+
+class DLMNISTCLI(LightningCLI):
+    def __init__(self, args: Any = None, **kwargs: Any) -> None:
+        super().__init__(
+            model_class=None,
+            datamodule_class=MNISTDataModule,
+            subclass_mode_model=True,
+            save_config_callback=RunConfigCallback,
+            seed_everything_default=42,
+            auto_configure_optimizers=False,
+            args=args,
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--name", type=Optional[str], default=None, help="experiment name (default: config stem)")
+        parser.add_argument("--runs_dir", type=str, default="runs", help="folder holding one folder per experiment")
+
+    # ---- run folder -----------------------------------------------------------------------
+    def _experiment_name(self, cfg: Namespace) -> str:
+        if cfg.get("name"):
+            return cfg.name
+        configs = cfg.get("config") or []
+        if configs:
+            return Path(str(configs[0])).stem
+        return str(cfg.model.class_path).split(".")[-1].lower()
+
+    def _resolve_run(self, cfg: Namespace) -> tuple[Path, str]:
+        """Pick the run folder and the logger's subfolder ("" for a fresh fit)."""
+        base = Path(cfg.runs_dir) / self._experiment_name(cfg)
+        ckpt = cfg.get("ckpt_path")
+        if ckpt in ("best", "last"):
+            ckpt = _newest_checkpoint(base, ckpt)
+            cfg.ckpt_path = str(ckpt)
+        elif ckpt is not None:
+            ckpt = Path(ckpt)
+            if not ckpt.is_file():
+                raise FileNotFoundError(f"--ckpt_path {ckpt}: no such checkpoint file")
+        run = _run_of(Path(ckpt)) if ckpt is not None else None
+        if run is None:
+            return _new_version(base), ""
+        return run, _free_subdir(run, "resume" if self.subcommand == "fit" else str(self.subcommand))
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand]
+        try:
+            run, sub = self._resolve_run(cfg)
+        except FileNotFoundError as e:
+            self._parser(self.subcommand).error(str(e))
+        self.run_dir = run
+        cfg.trainer.default_root_dir = str(run)
+        loggers = cfg.trainer.logger
+        if loggers is False:
+            return
+        loggers = [] if loggers in (None, True) else (loggers if isinstance(loggers, list) else [loggers])
+        others = [lg for lg in loggers if lg.class_path != CSV]
+        csv = Namespace(class_path=CSV, init_args=Namespace(save_dir=str(run), name="", version=sub))
+        for lg in others:
+            lg.init_args.save_dir = str(run)
+            if "WandbLogger" in lg.class_path:
+                if not lg.init_args.get("name"):
+                    lg.init_args.name = f"{run.parent.name}/{run.name}" + (f"/{sub}" if sub else "")
+                if not lg.init_args.get("offline") and not wandb_account_configured():
+                    lg.init_args.offline = True
+        cfg.trainer.logger = [csv, *others]
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as e:  # an argument a model or the data module refused: report it like a parse error
+            self._parser(self.subcommand).error(str(e))
+
+    def instantiate_trainer(self, **kwargs: Any):
+        cfg = self.config[self.subcommand].trainer
+        monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
+        callbacks = [
+            ModelCheckpoint(
+                dirpath=self.run_dir / "checkpoints",
+                filename="best",
+                monitor=monitor,
+                mode=mode,
+                save_last=True,
+                enable_version_counter=False,
+                auto_insert_metric_name=False,
+            ),
+            TestMetricsWriter(),
+            PredictionWriter(),
+        ]
+        if cfg.get("enable_progress_bar") is not False:
+            callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
+        self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
+        return super().instantiate_trainer(**kwargs)
+
+
+def main(args: Any = None) -> None:
+    try:
+        DLMNISTCLI(args=args)
+    except DataError as e:
+        print(f"dlmnist: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

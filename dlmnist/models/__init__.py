@@ -1,0 +1,3 @@
+from dlmnist.models.classifier import Classifier
+
+__all__ = ["Classifier"]

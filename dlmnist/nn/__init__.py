@@ -1,0 +1,5 @@
+from dlmnist.nn.conv import ConvEncoder, conv_out
+from dlmnist.nn.decoder import ConvDecoder, DenseDecoder, DenseEncoder
+from dlmnist.nn.layers import MLP, make_activation
+
+__all__ = ["ConvDecoder", "ConvEncoder", "DenseDecoder", "DenseEncoder", "MLP", "conv_out", "make_activation"]

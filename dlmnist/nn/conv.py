@@ -1,0 +1,107 @@
+"""The convolutional encoder shared by the classifiers, the autoencoders and transfer learning."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from dlmnist.nn.layers import Activation, check_dropout, make_activation, per_layer
+
+
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling layer: floor((W + 2P - D(K-1) - 1) / S) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class ConvEncoder(nn.Module):
+    """Image ``(B, C, H, W)`` -> feature vector ``(B, latent_dim)``.
+
+    Each layer ``i`` is conv(``channels[i]``, ``kernel_sizes[i]``, ``strides[i]``, ``paddings[i]``)
+    -> [batch norm] -> activation -> [``pool[i]`` x ``pool[i]`` pooling, when > 1]. The last
+    feature map is flattened and, when ``latent_dim`` is set, mapped to it by a fully connected
+    layer (followed by the activation when ``latent_activation``).
+
+    Args:
+        channels: output channels of each conv layer.
+        kernel_sizes: one kernel size, or one per layer.
+        strides: one stride, or one per layer.
+        paddings: one padding, or one per layer; ``None`` pads ``kernel // 2`` ("same" for stride 1).
+        pool: pooling window (= stride) after each layer, 1 for none; one value or one per layer.
+        pool_type: ``max`` or ``avg`` pooling.
+        batch_norm: batch norm after each conv.
+        dropout: dropout on the flattened features, before the fully connected layer.
+        activation: non-linearity after each conv (and the latent layer).
+        latent_dim: size of the output vector; ``None`` keeps the flattened feature map.
+        latent_activation: apply the activation to the latent vector too.
+        in_channels: channels of the input image.
+        input_size: height = width of the input image.
+    """
+
+    def __init__(
+        self,
+        channels: list[int] = [32, 64],  # noqa: B006 (jsonargparse reads the default)
+        kernel_sizes: Union[int, list[int]] = 3,
+        strides: Union[int, list[int]] = 1,
+        paddings: Union[int, list[int], None] = None,
+        pool: Union[int, list[int]] = 2,
+        pool_type: Literal["max", "avg"] = "max",
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        activation: Activation = "relu",
+        latent_dim: Optional[int] = 128,
+        latent_activation: bool = True,
+        in_channels: int = 1,
+        input_size: int = 28,
+    ) -> None:
+        super().__init__()
+        n = len(channels)
+        if n == 0 or any(c < 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
+        if latent_dim is not None and latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer (or null), got {latent_dim}")
+        check_dropout(dropout)
+        kernels = per_layer(kernel_sizes, n, "kernel_sizes")
+        strides_ = per_layer(strides, n, "strides")
+        pads = [k // 2 for k in kernels] if paddings is None else per_layer(paddings, n, "paddings")
+        pools = per_layer(pool, n, "pool")
+        pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
+
+        blocks, c_in, size = [], in_channels, input_size
+        self.layer_sizes: list[tuple[int, int, int]] = []  # (C, H, W) after each block
+        for i, (c, k, s, p, q) in enumerate(zip(channels, kernels, strides_, pads, pools)):
+            size_conv = conv_out(size, k, s, p)
+            size_out = size_conv // q if q > 1 else size_conv
+            if size_conv < 1 or size_out < 1:
+                raise ValueError(
+                    f"ConvEncoder layer {i + 1} (conv {k}x{k}, stride {s}, padding {p}, pool {q}) shrinks its "
+                    f"{size}x{size} input to {max(size_out, 0)}x{max(size_out, 0)}: use smaller kernel_sizes, "
+                    "strides or pool, more padding, or fewer layers"
+                )
+            block = [nn.Conv2d(c_in, c, k, s, p, bias=not batch_norm)]
+            if batch_norm:
+                block.append(nn.BatchNorm2d(c))
+            block.append(make_activation(activation))
+            if q > 1:
+                block.append(pool_cls(q))
+            blocks.append(nn.Sequential(*block))
+            c_in, size = c, size_out
+            self.layer_sizes.append((c, size, size))
+
+        self.features = nn.Sequential(*blocks)
+        self.feature_shape = (c_in, size, size)  # (C, H, W) of the last feature map
+        flat = c_in * size * size
+        head: list[nn.Module] = [nn.Flatten()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        if latent_dim is not None:
+            head.append(nn.Linear(flat, latent_dim))
+            if latent_activation:
+                head.append(make_activation(activation))
+        self.to_latent = nn.Sequential(*head)
+        self.latent_dim = latent_dim if latent_dim is not None else flat
+        self.in_channels, self.input_size = in_channels, input_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.features(x))  # (B, C, H, W) -> (B, latent_dim)

@@ -1,0 +1,118 @@
+"""Decoders (latent vector -> image) and the dense encoder, shared by the autoencoders and the VAE."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from dlmnist.nn.layers import MLP, Activation, make_activation
+
+
+class ConvDecoder(nn.Module):
+    """``(B, latent_dim)`` -> image ``(B, out_channels, output_size, output_size)``, mirroring a ConvEncoder.
+
+    A fully connected layer maps the latent vector to a ``channels[0] x feature_size x feature_size``
+    map; each entry of ``channels`` is then a stride-2 transposed convolution (kernel 4, padding 1)
+    that doubles the size, with batch norm and the activation; a final 3x3 convolution gives
+    ``out_channels`` and ``out_activation`` (``sigmoid`` for pixels in [0, 1], ``None`` for logits).
+
+    Args:
+        latent_dim: size of the input vector.
+        channels: channels of the feature maps, coarsest first, e.g. ``[64, 32]`` for 7 -> 14 -> 28.
+        feature_size: size of the coarsest map; ``feature_size * 2**len(channels)`` must equal ``output_size``.
+        out_channels: channels of the output image.
+        output_size: height = width of the output image.
+        batch_norm: batch norm after each transposed convolution.
+        activation: non-linearity between layers.
+        out_activation: applied to the output (``None`` for none).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 12,
+        channels: list[int] = [64, 32],
+        feature_size: int = 7,
+        out_channels: int = 1,
+        output_size: int = 28,
+        batch_norm: bool = True,
+        activation: Activation = "relu",
+        out_activation: Optional[Activation] = "sigmoid",
+    ) -> None:
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        if not channels or any(c < 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
+        if feature_size * 2 ** len(channels) != output_size:
+            raise ValueError(
+                f"feature_size {feature_size} doubled by {len(channels)} layers gives "
+                f"{feature_size * 2 ** len(channels)}, not output_size {output_size}"
+            )
+        self.latent_dim, self.feature_size = latent_dim, feature_size
+        self.from_latent = nn.Sequential(
+            nn.Linear(latent_dim, channels[0] * feature_size**2), make_activation(activation)
+        )
+        layers: list[nn.Module] = []
+        widths = [channels[0], *channels]
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(make_activation(activation))
+        layers.append(nn.Conv2d(channels[-1], out_channels, 3, padding=1))
+        if out_activation:
+            layers.append(make_activation(out_activation))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_latent(z).view(len(z), -1, self.feature_size, self.feature_size)  # (B, C, f, f)
+        return self.layers(h)  # (B, out_channels, output_size, output_size)
+
+
+class DenseEncoder(nn.Module):
+    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        hidden: list[int] = [],
+        activation: Activation = "relu",
+        latent_activation: Optional[Activation] = "relu",
+        dropout: float = 0.0,
+        input_shape: tuple[int, int, int] = (1, 28, 28),
+    ) -> None:
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        c, h, w = input_shape
+        self.net = nn.Sequential(
+            nn.Flatten(), MLP(c * h * w, hidden, latent_dim, activation, dropout, out_activation=latent_activation)
+        )
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, C, H, W) -> (B, latent_dim)
+
+
+class DenseDecoder(nn.Module):
+    """``(B, latent_dim)`` -> image ``(B, C, H, W)`` through fully connected layers (latent -> hidden... -> 784)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        hidden: list[int] = [],
+        activation: Activation = "relu",
+        out_activation: Optional[Activation] = "sigmoid",
+        output_shape: tuple[int, int, int] = (1, 28, 28),
+    ) -> None:
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        c, h, w = output_shape
+        self.net = MLP(latent_dim, hidden, c * h * w, activation, out_activation=out_activation)
+        self.latent_dim, self.output_shape = latent_dim, tuple(output_shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(len(z), *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)

@@ -1,0 +1,48 @@
+"""Shared fixtures: small fake IDX data sets in tmp_path, the real MNIST folder, and an in-process CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlmnist.data.idx import encode_idx
+from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+def write_fake_dataset(root: Path, dataset: str = "fashion_mnist", n_train: int = 600, n_test: int = 100) -> Path:
+    """Random 28x28 digits with balanced labels, in the real IDX format, under ``root/<dataset>/``."""
+    rng = np.random.default_rng(0)
+    folder = root / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    for images, labels, n in ((TRAIN_IMAGES, TRAIN_LABELS, n_train), (TEST_IMAGES, TEST_LABELS, n_test)):
+        y = np.arange(n) % 10
+        x = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        (folder / images).write_bytes(encode_idx(x))
+        (folder / labels).write_bytes(encode_idx(y))
+    return folder
+
+
+@pytest.fixture
+def fake_data(tmp_path: Path) -> Path:
+    """A data_dir holding a small fake data set under the name fashion_mnist (no canonical SHA-256)."""
+    write_fake_dataset(tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST files that `make install` fetched (verified; fails with the fix if missing)."""
+    ensure_files(ROOT / "data", "mnist", download=False)
+    return ROOT / "data"
+
+
+def run_cli(*args: str) -> None:
+    """Run ``dlmnist ARGS`` in this process (the real LightningCLI, the real Trainer)."""
+    from dlmnist.cli import main
+
+    main(list(args))

