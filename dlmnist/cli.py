@@ -173,12 +173,33 @@ class DLMNISTCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+# Commands beside LightningCLI's fit/validate/test/predict: name -> "module:function" taking argv, returning
+# an exit code. Imported only when used, so that `dlmnist --help` stays fast.
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _run_extra(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module, func = EXTRA_COMMANDS[name][0].split(":")  # ("dlmnist.analysis.summarize:main", "help text")
+    return int(getattr(importlib.import_module(module), func)(argv) or 0)
+
+
 def main(args: Any = None) -> None:
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        raise SystemExit(_run_extra(argv[0], argv[1:]))
     try:
-        DLMNISTCLI(args=args)
+        DLMNISTCLI(args=None if args is None else argv)
     except DataError as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SystemExit as e:
+        if argv in (["--help"], ["-h"]) and EXTRA_COMMANDS:
+            print("other commands:")
+            for name, (_, text) in sorted(EXTRA_COMMANDS.items()):
+                print(f"  {name:<12} {text}")
+        raise e
 
 
 if __name__ == "__main__":
