@@ -9,8 +9,9 @@ import yaml
 from jsonargparse import ArgumentParser
 
 
-def model_from_config(path: Path) -> L.LightningModule:
+def model_from_config(path: str | Path) -> L.LightningModule:
+    """The ``model:`` section of a dlmnist YAML config, instantiated (random weights)."""
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(L.LightningModule, "model")
-    cfg = parser.parse_object({"model": yaml.safe_load(path.read_text())["model"]})
+    cfg = parser.parse_object({"model": yaml.safe_load(Path(path).read_text())["model"]})
     return parser.instantiate_classes(cfg).model

@@ -1,0 +1,268 @@
+"""`make bench`: dlmnist against the usual way, both sides in this one process on this machine.
+
+Writes benchmarks/results.json with data_throughput_ratio, fit_overhead_ratio, time_to_99_s,
+baseline_time_to_99_s, time_to_99_ratio, peak_rss_mb and cli_startup_s, and prints a table.
+`python -m benchmarks.bench --only data,overhead` runs a part; --seeds sets the seeds of ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.baseline import recipe, torchvision_loader, torchvision_root
+from dlmnist.data import MNISTDataModule
+
+ROOT = Path(__file__).resolve().parents[1]
+CNN = ROOT / "configs" / "cnn.yaml"
+DATA = ROOT / "data"
+DL = [str(ROOT / ".venv" / "bin" / "dlmnist")]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---- data throughput ----------------------------------------------------------------------------
+def images_per_s(loader) -> float:
+    n, t = 0, time.perf_counter()
+    for x, _ in loader:
+        n += len(x)
+    return n / (time.perf_counter() - t)
+
+
+def data_throughput(batch_size: int = 256) -> dict:
+    dm = MNISTDataModule(data_dir=str(DATA), batch_size=batch_size)
+    dm.prepare_data()
+    dm.setup("fit")
+    ours = max(images_per_s(dm.train_dataloader()) for _ in range(3))
+    root = torchvision_root(DATA / "mnist")
+    theirs = {w: images_per_s(torchvision_loader(root, True, batch_size, num_workers=w)) for w in (0, 2)}
+    best = max(theirs.values())
+    return {
+        "data_ours_img_s": round(ours),
+        "data_torchvision_img_s": {str(k): round(v) for k, v in theirs.items()},
+        "data_throughput_ratio": round(ours / best, 1),
+    }
+
+
+# ---- Lightning overhead ------------------------------------------------------------------------
+def plain_epoch_s(seed: int = 42) -> float:
+    """One epoch of configs/cnn.yaml's model, optimizer and schedule in a plain PyTorch loop."""
+    from dlmnist.config import model_from_config
+
+    torch.manual_seed(seed)
+    model = model_from_config(CNN)
+    dm = MNISTDataModule(data_dir=str(DATA), **_data_args())
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    h = model.hparams
+    opt = torch.optim.AdamW(model.parameters(), lr=h.lr, weight_decay=h.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=h.lr, total_steps=len(loader), pct_start=h.warmup, anneal_strategy="cos", cycle_momentum=False
+    )
+    model.train()
+    t = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return time.perf_counter() - t
+
+
+def _data_args() -> dict:
+    import yaml
+
+    return yaml.safe_load(CNN.read_text()).get("data", {}) or {}
+
+
+def lightning_epoch_s(runs: Path) -> float:
+    """One training epoch through `dlmnist fit -c configs/cnn.yaml` (bar, logging, checkpoint on), no val."""
+    from dlmnist.cli import main
+
+    out = runs / "epoch_time.json"
+    main(
+        [
+            "fit",
+            "-c",
+            str(CNN),
+            f"--data.data_dir={DATA}",
+            f"--runs_dir={runs}",
+            "--trainer.max_epochs=1",
+            "--trainer.limit_val_batches=0",
+            "--trainer.callbacks+=benchmarks.timing.EpochTimer",
+            f"--trainer.callbacks.out={out}",
+        ]
+    )
+    return json.loads(out.read_text())["epoch_s"]
+
+
+def fit_overhead(repeats: int = 2) -> dict:
+    plain, light = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):  # interleaved, so that both sides see the same machine
+            plain.append(plain_epoch_s())
+            light.append(lightning_epoch_s(Path(tmp) / f"r{i}"))
+    return {
+        "plain_epoch_s": round(min(plain), 2),
+        "lightning_epoch_s": round(min(light), 2),
+        "fit_overhead_ratio": round(min(light) / min(plain), 3),
+    }
+
+
+# ---- time to 99% -------------------------------------------------------------------------------
+def ours_time_to_99(seed: int, runs: Path) -> dict:
+    from dlmnist.cli import main
+
+    out = runs / f"t99_{seed}.json"
+    main(
+        [
+            "fit",
+            "-c",
+            str(CNN),
+            f"--data.data_dir={DATA}",
+            f"--runs_dir={runs}",
+            f"--seed_everything={seed}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.callbacks+=benchmarks.timing.TimeToAccuracy",
+            f"--trainer.callbacks.out={out}",
+            f"--trainer.callbacks.data_dir={DATA}",
+        ]
+    )
+    return json.loads(out.read_text())
+
+
+def baseline_time_to_99(max_epochs: int = 8, checks_per_epoch: int = 4) -> dict:
+    from benchmarks.timing import test_accuracy
+
+    root = torchvision_root(DATA / "mnist")
+    model, opt, sched, loader = recipe(root)
+    test = MNISTDataModule(data_dir=str(DATA))
+    test.setup("test")
+    every = len(loader) // checks_per_epoch
+    clock, history = 0.0, []
+    for epoch in range(max_epochs):
+        model.train()
+        t = time.perf_counter()
+        for i, (x, y) in enumerate(loader, 1):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i % every == 0 or i == len(loader):
+                clock += time.perf_counter() - t
+                acc = test_accuracy(model, test.test_x, test.test_y)
+                history.append((round(epoch + i / len(loader), 3), round(clock, 1), acc))
+                log(f"baseline epoch {epoch + i / len(loader):.2f}: {clock:.0f} s, test acc {acc:.4f}")
+                if acc >= 0.99:
+                    return {"baseline_time_to_99_s": round(clock, 1), "baseline_history": history}
+                model.train()
+                t = time.perf_counter()
+        sched.step()
+    return {"baseline_time_to_99_s": None, "baseline_history": history}
+
+
+def time_to_99(seeds: list[int]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = [ours_time_to_99(s, Path(tmp)) for s in seeds]
+    for r in ours:
+        log(f"ours seed {r['seed']}: 99% after {r['time_to_target_s']} s; final test acc {r['final_test_acc']}")
+    times = [r["time_to_target_s"] for r in ours]
+    base = baseline_time_to_99()
+    worst = max(t if t is not None else float("inf") for t in times)
+    b = base["baseline_time_to_99_s"]
+    return {
+        "time_to_99_s": worst,
+        "time_to_99_s_median": statistics.median(times) if None not in times else None,
+        "time_to_99_seeds": seeds,
+        "time_to_99_runs": ours,
+        **base,
+        "time_to_99_ratio": round(b / worst, 1) if b and worst != float("inf") else None,
+    }
+
+
+# ---- memory and start-up -----------------------------------------------------------------------
+def peak_rss_mb() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [
+                *DL,
+                "fit",
+                "-c",
+                str(CNN),
+                f"--data.data_dir={DATA}",
+                f"--runs_dir={tmp}",
+                "--trainer.max_epochs=1",
+                "--trainer.enable_progress_bar=false",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+
+
+def cli_startup() -> dict:
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([*DL, "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return {"cli_startup_s": round(statistics.median(times), 2)}
+
+
+PARTS = {"data": data_throughput, "overhead": fit_overhead, "t99": None, "rss": peak_rss_mb, "startup": cli_startup}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__)
+    p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {list(PARTS)}")
+    p.add_argument("--seeds", default="1,2,3", help="seeds of our time-to-99 runs")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = p.parse_args(argv)
+    results = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
+        "torch": torch.__version__,
+    }
+    for part in args.only.split(","):
+        log(f"running {part}")
+        if part == "t99":
+            results.update(time_to_99([int(s) for s in args.seeds.split(",")]))
+        else:
+            results.update(PARTS[part]())
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    return 0
+
+
+def print_table(r: dict) -> None:
+    rows = [
+        ("data_throughput_ratio", ">= 50", r.get("data_throughput_ratio")),
+        ("fit_overhead_ratio", "<= 1.05", r.get("fit_overhead_ratio")),
+        ("time_to_99_s (worst seed)", "", r.get("time_to_99_s")),
+        ("baseline_time_to_99_s", "", r.get("baseline_time_to_99_s")),
+        ("time_to_99_ratio", ">= 50", r.get("time_to_99_ratio")),
+        ("peak_rss_mb", "<= 1500", r.get("peak_rss_mb")),
+        ("cli_startup_s", "<= 3", r.get("cli_startup_s")),
+    ]
+    print(f"\n{'metric':<28}{'target':<10}measured   ({r['date']}, {r['machine']})")
+    for name, target, value in rows:
+        print(f"{name:<28}{target:<10}{value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
