@@ -61,3 +61,26 @@ def test_decoders_map_latent_to_images():
     assert DenseEncoder(12, [32])(img).shape == (3, 12)
     with pytest.raises(ValueError, match="feature_size 5 doubled by 2 layers gives 20, not output_size 28"):
         ConvDecoder(12, [16, 8], feature_size=5)
+
+
+def test_pool_first_moves_pooling_before_norm_and_keeps_shapes():
+    plain = ConvEncoder(channels=[8, 16], pool=2, latent_dim=10)
+    fast = ConvEncoder(channels=[8, 16], pool=2, latent_dim=10, pool_first=True)
+    assert [type(m).__name__ for m in fast.features[0]] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    assert [type(m).__name__ for m in plain.features[0]] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert fast.feature_shape == plain.feature_shape
+    fast.load_state_dict(plain.state_dict())  # same parameters, only the order differs
+    x = torch.randn(4, 1, 28, 28)
+    assert fast(x).shape == plain(x).shape == (4, 10)
+
+
+def test_channels_last_keeps_outputs():
+    from dlmnist.callbacks.perf import ChannelsLast
+    from dlmnist.models import Classifier
+
+    model = Classifier(ConvEncoder(channels=[8, 16], latent_dim=10)).eval()
+    x = torch.randn(4, 1, 28, 28)
+    before = model(x)
+    ChannelsLast().setup(None, model, "fit")
+    assert model.encoder.features[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(model(x), before, atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Literal, Optional, Union
 
 import torch
@@ -30,6 +31,8 @@ class ConvEncoder(nn.Module):
         paddings: one padding, or one per layer; ``None`` pads ``kernel // 2`` ("same" for stride 1).
         pool: pooling window (= stride) after each layer, 1 for none; one value or one per layer.
         pool_type: ``max`` or ``avg`` pooling.
+        pool_first: pool right after the conv, before batch norm and activation: 4x less norm and
+            activation work with 2x2 pooling (measurably faster on a CPU); off keeps the textbook order.
         batch_norm: batch norm after each conv.
         dropout: dropout on the flattened features, before the fully connected layer.
         activation: non-linearity after each conv (and the latent layer).
@@ -47,6 +50,7 @@ class ConvEncoder(nn.Module):
         paddings: Union[int, list[int], None] = None,
         pool: Union[int, list[int]] = 2,
         pool_type: Literal["max", "avg"] = "max",
+        pool_first: bool = False,
         batch_norm: bool = True,
         dropout: float = 0.0,
         activation: Activation = "relu",
@@ -79,13 +83,13 @@ class ConvEncoder(nn.Module):
                     f"{size}x{size} input to {max(size_out, 0)}x{max(size_out, 0)}: use smaller kernel_sizes, "
                     "strides or pool, more padding, or fewer layers"
                 )
-            block = [nn.Conv2d(c_in, c, k, s, p, bias=not batch_norm)]
+            block = [("conv", nn.Conv2d(c_in, c, k, s, p, bias=not batch_norm))]
             if batch_norm:
-                block.append(nn.BatchNorm2d(c))
-            block.append(make_activation(activation))
+                block.append(("norm", nn.BatchNorm2d(c)))
+            block.append(("act", make_activation(activation)))
             if q > 1:
-                block.append(pool_cls(q))
-            blocks.append(nn.Sequential(*block))
+                block.insert(1 if pool_first else len(block), ("pool", pool_cls(q)))
+            blocks.append(nn.Sequential(OrderedDict(block)))
             c_in, size = c, size_out
             self.layer_sizes.append((c, size, size))
 
