@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dlmnist.config import model_from_config
+
 from .conftest import CONFIGS
-from .models_from_configs import model_from_config
 
 EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
 
