@@ -46,8 +46,11 @@ def conv_out_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, 
 
 
 def conv_params(kernel: int | Sequence[int], in_channels: int, out_channels: int, bias: bool = True, groups: int = 1):
-    """Weights and biases of a convolution: (K_h * K_w * C_in / groups + 1) * C_out."""
-    k = [kernel] if isinstance(kernel, int) else list(kernel)
+    """Weights and biases of a convolution: (K_h * K_w * C_in / groups + 1) * C_out.
+
+    ``kernel``: an int for a square K x K kernel, or one size per dimension ((K,) for a 1-D convolution).
+    """
+    k = [kernel, kernel] if isinstance(kernel, int) else list(kernel)
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
     per_filter = in_channels // groups

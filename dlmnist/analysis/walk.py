@@ -104,7 +104,8 @@ def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def summarize_module(model: nn.Module, input_shape: Shape = (1, 28, 28), part: str | None = None) -> Summary:
     """Run ``model`` (or its submodule ``part``, e.g. "encoder") on zeros of ``input_shape`` and tabulate."""
     target = model.get_submodule(part) if part else model
-    x = torch.zeros(2, *input_shape)  # batch of 2 (batch norm in train mode would need > 1)
+    dtype = next((p.dtype for p in target.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    x = torch.zeros(2, *input_shape, dtype=dtype)  # (2, C, H, W): a batch of two zero images
     rows: list[Row] = []
     states: dict[int, tuple[torch.Tensor, State]] = {id(x): (x, [Field(n) for n in input_shape[1:]])}
     last: list[State] = [states[id(x)][1]]
