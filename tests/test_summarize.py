@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
 import torch
 import torch.nn as nn
@@ -107,3 +108,22 @@ def test_generic_models_and_unknown_layers_do_not_crash():
     assert all(r.predicted in (None, r.out_shape) for r in summary.rows)
     text = format_summary(summary)
     assert "no rule for Crop" in text and "parameters held outside the listed layers: pos" in text
+
+
+class PairModel(L.LightningModule):
+    """A model whose forward wants two images: summarize falls back to its encoder."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, channels, 3, stride=2), nn.ReLU(), nn.Flatten())
+
+    def forward(self, x, x2):
+        return self.encoder(x) - self.encoder(x2)
+
+
+def test_a_forward_that_needs_more_than_an_image_falls_back_to_the_encoder(tmp_path, capsys):
+    path = tmp_path / "pair.yaml"
+    path.write_text(yaml.safe_dump({"model": {"class_path": f"{__name__}.PairModel"}}))
+    code, out, _ = _summarize(capsys, "-c", str(path))
+    assert code == 0
+    assert "summarizing model.encoder instead" in out and "encoder.0  Conv2d 3x3 s2" in out and "4x13x13" in out

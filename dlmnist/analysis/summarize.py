@@ -94,10 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = summarize_module(model, shape, args.part)
     except Exception as e:  # a model whose forward wants more than an image: fall back to its encoder
         if args.part or not hasattr(model, "encoder"):
-            print(f"dlmnist summarize: error: the forward pass failed: {e}", file=sys.stderr)
+            print(f"dlmnist summarize: error: the forward pass failed: {type(e).__name__}: {e}", file=sys.stderr)
             return 2
         print(f"model(x) failed ({type(e).__name__}: {e}); summarizing model.encoder instead\n")
-        summary = summarize_module(model, shape, "encoder")
+        return main([*(sys.argv[1:] if argv is None else argv), "--part", "encoder"])
     print(format_summary(summary, arithmetic=not args.no_arithmetic))
     if summary.error:
         print(f"dlmnist summarize: error: {summary.error}", file=sys.stderr)

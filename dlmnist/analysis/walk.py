@@ -89,9 +89,9 @@ def _first_tensor(value):
 
 
 def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    units, skip = [], ()
+    units, skip = [], None
     for name, module in model.named_modules():
-        if skip and name.startswith(skip):
+        if skip is not None and name.startswith(skip):
             continue
         if isinstance(module, ATOMIC):
             units.append((name, module))
@@ -110,7 +110,7 @@ def summarize_module(model: nn.Module, input_shape: Shape = (1, 28, 28), part: s
     states: dict[int, tuple[torch.Tensor, State]] = {id(x): (x, [Field(n) for n in input_shape[1:]])}
     last: list[State] = [states[id(x)][1]]
     seen: set[int] = set()
-    pending: dict[int, Prediction] = {}
+    pending: dict[int, tuple[Prediction, torch.Tensor]] = {}
 
     def pre_hook(name):
         def hook(module, args, kwargs=None):
