@@ -6,7 +6,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dlmnist.analysis.shift import equivariance_error, invariance_error, measure, real_digits, small_cnn
+from dlmnist.analysis.shift import (
+    equivariance_error,
+    invariance_error,
+    measure,
+    prediction_changes,
+    real_digits,
+    small_cnn,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +54,10 @@ def test_measure_reports_every_property(digits):
     assert len(values) == 7
     assert values["max pool 2, shift 1: equivariance error"] > 0.1
     assert values["conv (circular padding), shift 1: equivariance error"] < 1e-6
+
+
+def test_prediction_changes_counts_flipped_classes(digits):
+    cnn = small_cnn(0)
+    changes = prediction_changes(cnn, digits, (0, 1, 28))
+    assert changes[0] == 0.0 and changes[28] == 0.0  # no shift, or a full turn, changes nothing
+    assert 0.0 <= changes[1] <= 1.0

@@ -127,3 +127,14 @@ def test_a_forward_that_needs_more_than_an_image_falls_back_to_the_encoder(tmp_p
     code, out, _ = _summarize(capsys, "-c", str(path))
     assert code == 0
     assert "summarizing model.encoder instead" in out and "encoder.0  Conv2d 3x3 s2" in out and "4x13x13" in out
+
+
+class CroppingConv(nn.Conv2d):  # a Conv2d whose output is not what its settings say
+    def forward(self, x):
+        return super().forward(x)[..., 1:, :]
+
+
+def test_a_shape_that_differs_from_the_arithmetic_is_flagged():
+    summary = summarize_module(nn.Sequential(nn.Conv2d(1, 2, 3), CroppingConv(2, 2, 3), nn.Flatten()))
+    text = format_summary(summary)
+    assert "DIFFERS: rule says 2x24x24" in text and "2 of 3 computed output shapes agree" in text

@@ -7,7 +7,8 @@ exactly equivariant. A pooling layer of stride ``s > 1`` is equivariant only to 
 (the output then moves by ``shift / s``); for other shifts no output shift reproduces it. A CNN built from all
 of them is therefore not shift-invariant in general: moving a digit by one pixel changes its logits.
 
-    python -m dlmnist.analysis.shift     # the measurements on 256 test digits
+    python -m dlmnist.analysis.shift                  # the measurements on 256 test digits
+    python -m dlmnist.analysis.shift --ckpt best.ckpt  # and how often a trained classifier changes its mind
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def measure(x: torch.Tensor, seed: int = 0) -> dict[str, float]:
     }
 
 
+@torch.no_grad()
+def prediction_changes(model: Fn, x: torch.Tensor, shifts: Sequence[int] = (1, 2, 3)) -> dict[int, float]:
+    """Share of the images whose predicted class changes when shifted by ``d`` pixels right and down, per ``d``."""
+    pred = model(x).argmax(dim=1)
+    return {d: float((model(shift(x, d, d)).argmax(dim=1) != pred).float().mean()) for d in shifts}
+
+
 def real_digits(data_dir: str = "data", n: int = 256) -> torch.Tensor:
     """The first ``n`` MNIST test digits as ``(n, 1, 28, 28)`` floats in [0, 1]."""
     from dlmnist.data.idx import read_idx
@@ -98,9 +106,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data_dir", default="data")
     parser.add_argument("-n", type=int, default=256, help="number of test digits")
     parser.add_argument("--seed", type=int, default=0, help="seeds the random weights")
+    parser.add_argument("--ckpt", help="a trained classifier's checkpoint: how often its prediction changes")
     args = parser.parse_args(argv)
-    for name, value in measure(real_digits(args.data_dir, args.n), args.seed).items():
+    x = real_digits(args.data_dir, args.n)
+    for name, value in measure(x, args.seed).items():
         print(f"{name:<72} {value:.2e}")
+    if args.ckpt:
+        from dlmnist.models import Classifier
+
+        model = Classifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+        for d, share in prediction_changes(model, (x - 0.1307) / 0.3081).items():  # the data module's normalisation
+            print(f"trained classifier, shift {d}: predicted class changes for {share:.1%} of the digits")
 
 
 if __name__ == "__main__":
