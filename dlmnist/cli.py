@@ -175,7 +175,9 @@ class DLMNISTCLI(LightningCLI):
 
 # Commands beside LightningCLI's fit/validate/test/predict: name -> "module:function" taking argv, returning
 # an exit code. Imported only when used, so that `dlmnist --help` stays fast.
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "summarize": ("dlmnist.analysis.summarize:main", "model layer by layer: shapes, params, receptive field"),
+}
 
 
 def _run_extra(name: str, argv: list[str]) -> int:

@@ -1,0 +1,28 @@
+"""NumPy reference implementations of the layers the models use, with forward and backward, for reading.
+
+``layers``: Conv1d, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Tanh, Linear; ``model``: softmax
+cross-entropy, Sequential, SGD, LeNet-5; ``gradcheck``: central-difference numerical gradients.
+``python -m dlmnist.reference.train_lenet5`` trains the NumPy LeNet-5 on a small MNIST subset.
+"""
+
+from dlmnist.reference.gradcheck import numerical_gradient, relative_error
+from dlmnist.reference.layers import AvgPool2d, Conv1d, Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU, Tanh
+from dlmnist.reference.model import SGD, Sequential, lenet5, softmax_cross_entropy
+
+__all__ = [
+    "SGD",
+    "AvgPool2d",
+    "Conv1d",
+    "Conv2d",
+    "Flatten",
+    "Layer",
+    "Linear",
+    "MaxPool2d",
+    "ReLU",
+    "Sequential",
+    "Tanh",
+    "lenet5",
+    "numerical_gradient",
+    "relative_error",
+    "softmax_cross_entropy",
+]
