@@ -36,7 +36,7 @@ def test_every_config_summarizes_with_all_shapes_agreeing(config, capsys):
 def test_lenet5_table(capsys):
     code, out, _ = _summarize(capsys, "-c", str(CONFIGS / "lenet5.yaml"))
     rows = {line.split()[1]: line.split() for line in out.splitlines() if line[:3].strip().isdigit()}
-    conv1, pool2, fc = rows["encoder.features.0.0"], rows["encoder.features.1.2"], rows["encoder.to_latent.1"]
+    conv1, pool2, fc = rows["encoder.features.0.conv"], rows["encoder.features.1.pool"], rows["encoder.to_latent.1"]
     assert conv1[2:] == ["Conv2d", "5x5", "p2", "6x28x28", "156", "5x5", "1", "ok"]
     assert pool2[-5:] == ["16x5x5", "0", "16x16", "4", "ok"]
     assert fc[-6:] == ["120", "48,120", "whole", "input", "-", "ok"]
@@ -48,7 +48,7 @@ def test_receptive_field_in_the_table_is_what_the_gradient_sees():
     """The last LeNet-5 feature map: 16x16 by the table; the input pixels with a gradient for one output agree."""
     model = model_from_config(CONFIGS / "lenet5.yaml").double()
     summary = summarize_module(model)
-    last_pool = next(r for r in summary.rows if r.name == "encoder.features.1.2")
+    last_pool = next(r for r in summary.rows if r.name == "encoder.features.1.pool")
     x = torch.randn(1, 1, 28, 28, dtype=torch.float64, requires_grad=True)
     model.encoder.features(x)[0, 0, 2, 2].backward()
     grad = x.grad[0, 0].abs()
