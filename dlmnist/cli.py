@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from dlmnist.callbacks.safety import (
-    FinishLoggersOnException,
+    FinishWandb,
     FiniteLossGuard,
     NonFiniteLossError,
     ResumeCheckpoint,
@@ -190,7 +190,7 @@ class DLMNISTCLI(LightningCLI):
             RNGState(),
             ResumeCheckpoint(ckpt_dir),
             FiniteLossGuard(),
-            FinishLoggersOnException(),
+            FinishWandb(),
             TestMetricsWriter(),
             PredictionWriter(),
         ]

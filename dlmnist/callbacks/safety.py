@@ -6,7 +6,7 @@
   Ctrl+C), with the state after the last finished step, so ``--ckpt_path last`` continues from there.
 - ``FiniteLossGuard``: before each backward pass, stops the fit with ``NonFiniteLossError`` naming
   the step and the non-finite losses; no step is taken and no checkpoint is written from that state.
-- ``FinishLoggersOnException``: closes the W&B run (marked failed) when a command raises.
+- ``FinishWandb``: closes the W&B run at the end of each command, marked failed when it raises.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class RNGState(Callback):
 class ResumeCheckpoint(Callback):
     """Keep ``last.ckpt`` a state a fit can continue from exactly.
 
+    - on resume, makes sure the training loader gets its saved state (which batches are done);
     - at the end of a fit, saves the final state (Lightning's ModelCheckpoint may have saved an earlier one);
     - when a fit raises (an error, Ctrl+C), saves the state after the last finished step;
     - a fit stopped by ``max_steps`` is recorded as stopped inside its epoch (Lightning counts that epoch
@@ -65,6 +66,7 @@ class ResumeCheckpoint(Callback):
 
     def __init__(self, dirpath: str | Path, filename: str = "last") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
+        self._crashed = False
 
     def _save(self, trainer: L.Trainer) -> None:
         tmp = self.path.with_name(f".{self.path.name}.partial")
@@ -73,6 +75,14 @@ class ResumeCheckpoint(Callback):
         trainer.save_checkpoint(tmp)
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning hands the saved loader state to the loader when it sets the loader up after restoring
+        # a checkpoint; a model reading trainer.estimated_stepping_batches in configure_optimizers (one-cycle)
+        # sets it up before, and the state is never applied. Apply it now (a no-op once applied).
+        load = getattr(trainer.fit_loop, "_load_combined_loader_states", None)
+        if load is not None:
+            load()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step > 0 and not trainer.fast_dev_run:
@@ -88,6 +98,7 @@ class ResumeCheckpoint(Callback):
         for dl in loader.flattened if loader is not None else ():
             if hasattr(dl, "rewind"):
                 dl.rewind(done)
+        self._crashed = True
         try:
             self._save(trainer)
         except Exception as e:  # never hide the original error behind a saving error
@@ -101,6 +112,9 @@ class ResumeCheckpoint(Callback):
         )
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if self._crashed:  # Lightning adds one logging step on resume, right for a save after a step only
+            checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
+            self._crashed = False
         # Saved after Lightning counted the epoch as processed (at the end of a fit, or at the end of an
         # epoch without validation): record it as saved during the epoch, as after validation, which
         # Lightning resumes correctly (otherwise a resume skips the rest of the epoch or a whole epoch).
@@ -145,10 +159,22 @@ class FiniteLossGuard(Callback):
         )
 
 
-class FinishLoggersOnException(Callback):
-    """Close a W&B run as failed when a command raises (Lightning's WandbLogger leaves it open)."""
+class FinishWandb(Callback):
+    """End the W&B run with the command: finished at the end of fit/test/..., marked failed when it raises.
+
+    Lightning's WandbLogger leaves the run open, so a second command in the same process (a notebook,
+    the tests) would log into the first one's run, and a failed run would not be closed.
+    """
+
+    @staticmethod
+    def _finish(trainer: L.Trainer, exit_code: int) -> None:
+        for logger in trainer.loggers:
+            run = getattr(logger, "_experiment", None) if type(logger).__name__ == "WandbLogger" else None
+            if run is not None and hasattr(run, "finish"):
+                run.finish(exit_code=exit_code)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._finish(trainer, 0)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        for logger in trainer.loggers:
-            if type(logger).__name__ == "WandbLogger" and getattr(logger, "_experiment", None) is not None:
-                logger.experiment.finish(exit_code=1)
+        self._finish(trainer, 1)
