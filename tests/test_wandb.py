@@ -1,0 +1,51 @@
+"""Weights & Biases through the real wandb client, offline or disabled (no account, no network)."""
+
+from __future__ import annotations
+
+import pytest
+import wandb
+
+from .conftest import CONFIGS, run_cli
+from .test_resume import common
+
+WANDB = ["-c", str(CONFIGS / "logger" / "wandb.yaml")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_wandb():
+    """wandb keeps its settings (WANDB_MODE included) in a process-wide singleton: start each test afresh."""
+    wandb.teardown()
+    yield
+    wandb.teardown()
+
+
+def test_offline_run_writes_metrics_and_images_locally_and_ends(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = common(fake_data, tmp_path, *WANDB)
+    run_cli("fit", *args, "--trainer.max_steps=3", "--trainer.log_every_n_steps=1")
+    assert wandb.run is None  # finished with the command
+    run_cli("test", *args, "--ckpt_path=last")
+    assert wandb.run is None
+    wandb.teardown()  # wait until wandb's service process has written the run files
+    folder = tmp_path / "cnn" / "version_0" / "wandb"
+    records = [p.read_bytes() for p in folder.glob("offline-run-*/run-*.wandb")]
+    assert len(records) == 2  # one W&B run per command
+    assert any(b"train/loss_step" in r and b"val/acc" in r for r in records)  # the fit's metrics
+    assert any(b"test/acc" in r for r in records)
+    assert list(folder.glob("offline-run-*/files/media/images/test/confusion_matrix_*.png"))
+
+
+def test_disabled_needs_no_account(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run_cli("fit", *common(fake_data, tmp_path, *WANDB), "--trainer.max_steps=2")
+    assert (tmp_path / "cnn" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert not list(tmp_path.rglob("offline-run-*"))
+
+
+def test_the_wandb_run_is_finished_when_training_raises(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    crash = ["--trainer.callbacks+=tests.fault_callbacks.RaiseAtStep", "--trainer.callbacks.step=2"]
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_cli("fit", *common(fake_data, tmp_path, *WANDB, "--trainer.max_steps=6", *crash))
+    assert wandb.run is None
+    assert list((tmp_path / "cnn" / "version_0" / "wandb").glob("offline-run-*/run-*.wandb"))
