@@ -12,14 +12,15 @@ from lightning.pytorch.callbacks import Callback
 
 
 class RaiseAtStep(Callback):
-    """Raise a RuntimeError when the batch of global step ``step`` starts (a crash inside a step)."""
+    """Raise when the batch of global step ``step`` starts (a crash inside a step; ``interrupt``: Ctrl+C)."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, interrupt: bool = False) -> None:
         self.step = step
+        self.interrupt = interrupt
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if trainer.global_step == self.step:
-            raise RuntimeError(f"injected crash at step {self.step}")
+            raise (KeyboardInterrupt if self.interrupt else RuntimeError)(f"injected crash at step {self.step}")
 
 
 class PoisonAtStep(Callback):

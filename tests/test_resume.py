@@ -100,3 +100,14 @@ def test_a_crash_leaves_a_checkpoint_and_resuming_ends_as_an_uninterrupted_run(f
 
     run_cli("fit", *common(fake_data, tmp_path, "--trainer.max_steps=20"), "--ckpt_path=last")
     assert_same_state(last(tmp_path), last(tmp_path / "full"))
+
+
+def test_ctrl_c_leaves_a_checkpoint_of_the_last_finished_step(fake_data, tmp_path):
+    stop = ["--trainer.callbacks+=tests.fault_callbacks.RaiseAtStep", "--trainer.callbacks.step=3"]
+    with pytest.raises(SystemExit):  # Lightning turns Ctrl+C into a clean exit with status 1
+        run_cli(
+            "fit", *common(fake_data, tmp_path, "--trainer.max_steps=20", *stop, "--trainer.callbacks.interrupt=true")
+        )
+    saved = last(tmp_path)
+    assert saved["global_step"] == 3
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["batches"] == 3

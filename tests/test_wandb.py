@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import wandb
 
@@ -22,16 +24,23 @@ def fresh_wandb():
 def test_offline_run_writes_metrics_and_images_locally_and_ends(fake_data, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = common(fake_data, tmp_path, *WANDB)
-    run_cli("fit", *args, "--trainer.max_steps=3", "--trainer.log_every_n_steps=1")
+    run_cli("fit", *args, "--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.log_every_n_steps=1")
     assert wandb.run is None  # finished with the command
     run_cli("test", *args, "--ckpt_path=last")
     assert wandb.run is None
-    wandb.teardown()  # wait until wandb's service process has written the run files
+    wandb.teardown()
     folder = tmp_path / "cnn" / "version_0" / "wandb"
-    records = [p.read_bytes() for p in folder.glob("offline-run-*/run-*.wandb")]
-    assert len(records) == 2  # one W&B run per command
-    assert any(b"train/loss_step" in r and b"val/acc" in r for r in records)  # the fit's metrics
-    assert any(b"test/acc" in r for r in records)
+
+    def records() -> list[bytes]:
+        return [p.read_bytes() for p in sorted(folder.glob("offline-run-*/run-*.wandb"))]
+
+    for _ in range(60):  # wandb's service process may still be writing the files after finish()
+        if len(records()) == 2 and b"val/acc" in records()[0] and b"test/acc" in records()[1]:
+            break
+        time.sleep(0.5)
+    fit, test = records()  # one W&B run per command
+    assert b"train/loss_step" in fit and b"val/acc" in fit
+    assert b"test/acc" in test
     assert list(folder.glob("offline-run-*/files/media/images/test/confusion_matrix_*.png"))
 
 

@@ -21,6 +21,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class NonFiniteLossError(RuntimeError):
@@ -89,7 +90,8 @@ class ResumeCheckpoint(Callback):
             self._save(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if not trainer.training or isinstance(exception, NonFiniteLossError) or trainer.world_size > 1:
+        fitting = trainer.state.fn == TrainerFn.FITTING  # also when it raised during validation
+        if not fitting or isinstance(exception, NonFiniteLossError) or trainer.world_size > 1:
             return
         if trainer.global_step == 0 or trainer.fast_dev_run:
             return  # nothing trained yet: keep whatever is there
