@@ -22,11 +22,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from dlmnist.callbacks.safety import (
-    FinishWandb,
     FiniteLossGuard,
     NonFiniteLossError,
     ResumeCheckpoint,
     RNGState,
+    finish_wandb,
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.data import DataError, MNISTDataModule
@@ -166,6 +166,14 @@ class DLMNISTCLI(LightningCLI):
         except ValueError as e:  # an argument a model or the data module refused: report it like a parse error
             self._parser(self.subcommand).error(str(e))
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            finish_wandb(self.trainer.loggers, exit_code=1)
+            raise
+        finish_wandb(self.trainer.loggers, exit_code=0)
+
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand].trainer
         monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
@@ -190,7 +198,6 @@ class DLMNISTCLI(LightningCLI):
             RNGState(),
             ResumeCheckpoint(ckpt_dir),
             FiniteLossGuard(),
-            FinishWandb(),
             TestMetricsWriter(),
             PredictionWriter(),
         ]

@@ -6,7 +6,7 @@
   Ctrl+C), with the state after the last finished step, so ``--ckpt_path last`` continues from there.
 - ``FiniteLossGuard``: before each backward pass, stops the fit with ``NonFiniteLossError`` naming
   the step and the non-finite losses; no step is taken and no checkpoint is written from that state.
-- ``FinishWandb``: closes the W&B run at the end of each command, marked failed when it raises.
+- ``finish_wandb``: closes the W&B run at the end of each command, marked failed when it raises.
 """
 
 from __future__ import annotations
@@ -161,22 +161,14 @@ class FiniteLossGuard(Callback):
         )
 
 
-class FinishWandb(Callback):
-    """End the W&B run with the command: finished at the end of fit/test/..., marked failed when it raises.
+def finish_wandb(loggers: list, exit_code: int) -> None:
+    """End the W&B run of these loggers (Lightning's WandbLogger leaves it open, also when training raises).
 
-    Lightning's WandbLogger leaves the run open, so a second command in the same process (a notebook,
-    the tests) would log into the first one's run, and a failed run would not be closed.
+    Called by the CLI after each command, so a second command in the same process (a notebook, the tests)
+    starts its own run and a failed run is closed, marked with ``exit_code``.
     """
-
-    @staticmethod
-    def _finish(trainer: L.Trainer, exit_code: int) -> None:
-        for logger in trainer.loggers:
-            run = getattr(logger, "_experiment", None) if type(logger).__name__ == "WandbLogger" else None
-            if run is not None and hasattr(run, "finish"):
-                run.finish(exit_code=exit_code)
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._finish(trainer, 0)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self._finish(trainer, 1)
+    for logger in loggers:
+        run = getattr(logger, "_experiment", None) if type(logger).__name__ == "WandbLogger" else None
+        if run is not None and hasattr(run, "finish"):
+            run.finish(exit_code=exit_code)
+            logger._experiment = None
