@@ -4,6 +4,7 @@ a real fit fail in a controlled way, or to record what each process trained on."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import lightning as L
@@ -12,14 +13,18 @@ from lightning.pytorch.callbacks import Callback
 
 
 class RaiseAtStep(Callback):
-    """Raise when the batch of global step ``step`` starts (a crash inside a step; ``interrupt``: Ctrl+C)."""
+    """Raise when the batch of global step ``step`` starts (a crash inside a step; ``interrupt``: Ctrl+C;
+    ``kill``: the process ends at once, as on SIGKILL or a power cut, with no exception handling)."""
 
-    def __init__(self, step: int, interrupt: bool = False) -> None:
+    def __init__(self, step: int, interrupt: bool = False, kill: bool = False) -> None:
         self.step = step
         self.interrupt = interrupt
+        self.kill = kill
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if trainer.global_step == self.step:
+            if self.kill:
+                os._exit(9)
             raise (KeyboardInterrupt if self.interrupt else RuntimeError)(f"injected crash at step {self.step}")
 
 

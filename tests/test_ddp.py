@@ -14,14 +14,14 @@ from dlmnist.data import MNISTDataModule
 from .conftest import CONFIGS, ROOT, run_cli
 
 
-def dlmnist(*args: str) -> None:
+def dlmnist(*args: str, returncode: int = 0) -> None:
     """The console script in a new process (DDP re-launches the same command for the second process)."""
     exe = ROOT / ".venv" / "bin" / "dlmnist"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dlmnist.cli"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env["OMP_NUM_THREADS"] = "1"
     done = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=540)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == returncode, done.stderr[-3000:]
 
 
 @pytest.mark.slow

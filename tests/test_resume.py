@@ -111,3 +111,16 @@ def test_ctrl_c_leaves_a_checkpoint_of_the_last_finished_step(fake_data, tmp_pat
     saved = last(tmp_path)
     assert saved["global_step"] == 3
     assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["batches"] == 3
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_exactly_from_its_periodic_checkpoint(fake_data, tmp_path):
+    from .test_ddp import dlmnist  # the console script in a process of its own, which is killed
+
+    every = ["--checkpoint_every_n_steps=4", "--trainer.max_steps=20"]
+    kill = ["--trainer.callbacks+=tests.fault_callbacks.RaiseAtStep", "--trainer.callbacks.step=10"]
+    dlmnist("fit", *common(fake_data, tmp_path, *every, *kill, "--trainer.callbacks.kill=true"), returncode=9)
+    assert last(tmp_path)["global_step"] == 8  # written in the middle of the first epoch, then killed
+    run_cli("fit", *common(fake_data, tmp_path, *every), "--ckpt_path=last")
+    run_cli("fit", *common(fake_data, tmp_path / "full", *every))
+    assert_same_state(last(tmp_path), last(tmp_path / "full"))
