@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 from jsonargparse import Namespace
+from jsonargparse.typing import PositiveInt
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from dlmnist.callbacks.safety import (
+    FiniteLossGuard,
+    NonFiniteLossError,
+    ResumeCheckpoint,
+    RNGState,
+    finish_wandb,
+)
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.data import DataError, MNISTDataModule
 
@@ -96,6 +104,13 @@ class DLMNISTCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--name", type=Optional[str], default=None, help="experiment name (default: config stem)")
         parser.add_argument("--runs_dir", type=str, default="runs", help="folder holding one folder per experiment")
+        parser.add_argument(
+            "--checkpoint_every_n_steps",
+            type=Optional[PositiveInt],
+            default=None,
+            help="also write checkpoints/last.ckpt every N training steps (default: at the end of each epoch "
+            "and when the fit raises)",
+        )
 
     # ---- run folder -----------------------------------------------------------------------
     def _experiment_name(self, cfg: Namespace) -> str:
@@ -151,19 +166,38 @@ class DLMNISTCLI(LightningCLI):
         except ValueError as e:  # an argument a model or the data module refused: report it like a parse error
             self._parser(self.subcommand).error(str(e))
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            finish_wandb(self.trainer.loggers, exit_code=1)
+            raise
+        finish_wandb(self.trainer.loggers, exit_code=0)
+
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand].trainer
         monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
+        ckpt_dir = self.run_dir / "checkpoints"
+        every = self.config[self.subcommand].get("checkpoint_every_n_steps")
         callbacks = [
-            ModelCheckpoint(
-                dirpath=self.run_dir / "checkpoints",
+            ModelCheckpoint(  # best.ckpt by the model's validation metric
+                dirpath=ckpt_dir,
                 filename="best",
                 monitor=monitor,
                 mode=mode,
-                save_last=True,
                 enable_version_counter=False,
                 auto_insert_metric_name=False,
             ),
+            ModelCheckpoint(  # last.ckpt after every epoch (or every N steps): Lightning's save_last skips
+                dirpath=ckpt_dir,  # epochs where the monitored metric did not improve
+                filename="last",
+                save_top_k=1,
+                every_n_train_steps=every,
+                enable_version_counter=False,
+            ),
+            RNGState(),
+            ResumeCheckpoint(ckpt_dir),
+            FiniteLossGuard(),
             TestMetricsWriter(),
             PredictionWriter(),
         ]
@@ -196,6 +230,9 @@ def main(args: Any = None) -> None:
     except DataError as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NonFiniteLossError as e:
+        print(f"dlmnist: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
     except SystemExit as e:
         if argv in (["--help"], ["-h"]) and EXTRA_COMMANDS:
             print("other commands:")

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from .conftest import CONFIGS, ROOT, run_cli
 
@@ -28,15 +29,25 @@ def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
     )
 
 
+def starts_several_processes(overlay) -> bool:
+    trainer = (yaml.safe_load(overlay.read_text()) or {}).get("trainer") or {}
+    devices, strategy = trainer.get("devices"), str(trainer.get("strategy") or "")
+    return (isinstance(devices, int) and devices > 1) or "ddp" in strategy.lower() or "DDP" in strategy
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, tmp_path, monkeypatch, capsys):
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(overlay)]
     args += [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
-    if overlay.name in NEEDS_GPU and not torch.cuda.is_available():
-        with pytest.raises(SystemExit) as e:  # no GPU here: check that it parses and resolves
+    several = starts_several_processes(overlay)  # these start processes of their own: tests/test_ddp.py runs one
+    if several or (overlay.name in NEEDS_GPU and not torch.cuda.is_available()):
+        with pytest.raises(SystemExit) as e:  # no GPU here / not in-process: check that it parses and resolves
             run_cli("fit", *args, "--print_config")
         assert e.value.code == 0
-        assert "precision: bf16-mixed" in capsys.readouterr().out
+        trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+        for key, value in (yaml.safe_load(overlay.read_text())["trainer"]).items():
+            if not isinstance(value, dict):
+                assert trainer[key] == value, key
         return
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
@@ -57,17 +68,22 @@ def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
     assert "seed_everything: 42" in (run / "config.yaml").read_text()
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/loss_step", "val/loss", "val/acc", "train/acc"} <= set(header)
-    best_before = (run / "checkpoints" / "best.ckpt").read_bytes()
+    kept = ("config.yaml", "metrics.csv", "hparams.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt")
+    before = {name: (run / name).read_bytes() for name in kept}
 
     run_cli("fit", *common, *short)  # the same experiment again: a new version, the first untouched
     assert (tmp_path / "cnn" / "version_1" / "checkpoints" / "best.ckpt").is_file()
-    assert (run / "checkpoints" / "best.ckpt").read_bytes() == best_before
+    assert {name: (run / name).read_bytes() for name in kept} == before
 
     run_cli("test", *common, "--trainer.limit_test_batches=2", f"--ckpt_path={run / 'checkpoints' / 'best.ckpt'}")
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert set(metrics) == {"test/acc", "test/loss"} and 0.0 <= metrics["test/acc"] <= 1.0
     assert (run / "figures" / "test__confusion_matrix.png").is_file()
     assert (run / "test" / "metrics.csv").is_file()  # the fit's metrics.csv is kept
+    assert {name: (run / name).read_bytes() for name in kept} == before  # a test changes nothing of the fit
+    run_cli("test", *common, "--trainer.limit_test_batches=1", f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    first, second = (json.loads((run / d / "test_metrics.json").read_text()) for d in ("test", "test-2"))
+    assert first == metrics and second == json.loads((run / "test_metrics.json").read_text())  # both reports kept
     assert "val/acc" in (run / "metrics.csv").read_text()
 
     run_cli("predict", *common, "--trainer.limit_predict_batches=1", "--ckpt_path=best")
@@ -75,25 +91,49 @@ def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
     assert rows[0] == "index,label,pred,prob" and len(rows) == 1 + 1000
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--model.encoder.init_args.latent_dim=0"], "latent_dim must be a positive integer"),
-        (["--model.encoder.init_args.latent_dim=abc"], "latent_dim"),
-        (["--model.encoder.init_args.laten_dim=3"], "laten_dim"),
-        (["--model.head_dropout=1.5"], "head_dropout"),
-        (["--data.val_fraction=1.2"], "val_fraction"),
-        (["--data.train_subset=0"], "train_subset"),
-        (["--model.encoder.init_args.kernel_sizes=13"], "layer 2 .*shrinks"),
-        (["--ckpt_path=/no/such.ckpt"], "/no/such.ckpt"),
-    ],
-)
-def test_bad_config_fails_before_training_naming_the_key(args, message, tmp_path, capsys):
+BAD_VALUES = [  # (dotted key, value, what the message must contain)
+    ("model.init_args.encoder.init_args.latent_dim", 0, "latent_dim must be a positive integer"),
+    ("model.init_args.encoder.init_args.latent_dim", "abc", "latent_dim"),
+    ("model.init_args.encoder.init_args.laten_dim", 3, "laten_dim"),
+    ("model.init_args.encoder.init_args.dropout", 1.5, "dropout"),
+    ("model.init_args.encoder.init_args.kernel_sizes", 13, "layer 2 .*shrinks"),
+    ("model.init_args.head_dropout", 1.5, "head_dropout"),
+    ("model.init_args.lr", -1, "lr"),
+    ("data.val_fraction", 1.2, "val_fraction"),
+    ("data.train_subset", 0, "train_subset"),
+    ("data.train_subset", 48001, "train_subset=48001 is larger than the training split"),
+    ("data.batch_sise", 64, "batch_sise"),
+    ("trainer.max_epochs", "many", "max_epochs"),
+]
+
+
+def as_yaml(key: str, value) -> str:
+    tree = value
+    for part in reversed(key.split(".")):
+        tree = {part: tree}
+    return yaml.safe_dump(tree)
+
+
+@pytest.mark.parametrize("where", ["command_line", "yaml"])
+@pytest.mark.parametrize("key, value, message", BAD_VALUES, ids=[f"{k.split('.')[-1]}={v}" for k, v, _ in BAD_VALUES])
+def test_bad_config_fails_before_training_naming_the_key(key, value, message, where, tmp_path, capsys):
+    if where == "yaml":
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(as_yaml(key, value))
+        extra = ["-c", str(bad)]
+    else:
+        extra = [f"--{key}={value}"]
     with pytest.raises(SystemExit) as e:
-        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *args)
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *extra)
     assert e.value.code != 0
     assert __import__("re").search(message, capsys.readouterr().err)
-    assert not list(tmp_path.rglob("*.ckpt"))
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.csv"))
+
+
+def test_missing_checkpoint_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", "--ckpt_path=/no/such.ckpt")
+    assert "/no/such.ckpt" in capsys.readouterr().err
 
 
 def test_missing_config_file_is_named(tmp_path, capsys):

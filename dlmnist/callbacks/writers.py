@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
@@ -12,14 +13,23 @@ from dlmnist.callbacks.files import atomic_write_text, run_dir
 
 
 class TestMetricsWriter(Callback):
-    """After ``test``, write ``<run>/test_metrics.json`` with every ``test/...`` metric under its logged name."""
+    """After ``test``, write ``<run>/test_metrics.json`` with every ``test/...`` metric under its logged name.
+
+    ``<run>/test_metrics.json`` holds the newest test of the run; a copy goes into that test's own log folder
+    (``test/``, ``test-2/``, ...), so an earlier test's report is never lost.
+    """
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         metrics = {k: (v if math.isfinite(v) else str(v)) for k, v in sorted(metrics.items())}
-        atomic_write_text(run_dir(trainer) / "test_metrics.json", json.dumps(metrics, indent=2) + "\n")
+        text = json.dumps(metrics, indent=2) + "\n"
+        atomic_write_text(run_dir(trainer) / "test_metrics.json", text)
+        log_dir = getattr(trainer.logger, "log_dir", None)  # not trainer.log_dir: that is collective under DDP
+        own = Path(log_dir) if log_dir else None
+        if own is not None and own.resolve() != run_dir(trainer).resolve():
+            atomic_write_text(own / "test_metrics.json", text)
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -1,0 +1,59 @@
+"""Callbacks that tests add on the command line (``--trainer.callbacks+=tests.fault_callbacks.X``) to make
+a real fit fail in a controlled way, or to record what each process trained on."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+
+class RaiseAtStep(Callback):
+    """Raise when the batch of global step ``step`` starts (a crash inside a step; ``interrupt``: Ctrl+C;
+    ``kill``: the process ends at once, as on SIGKILL or a power cut, with no exception handling)."""
+
+    def __init__(self, step: int, interrupt: bool = False, kill: bool = False) -> None:
+        self.step = step
+        self.interrupt = interrupt
+        self.kill = kill
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            if self.kill:
+                os._exit(9)
+            raise (KeyboardInterrupt if self.interrupt else RuntimeError)(f"injected crash at step {self.step}")
+
+
+class PoisonAtStep(Callback):
+    """Set every parameter to NaN when the batch of global step ``step`` starts, so its loss is NaN."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                for p in pl_module.parameters():
+                    p.fill_(float("nan"))
+
+
+class RecordTrainingImages(Callback):
+    """Write ``<folder>/rank<r>.json``: per epoch, a fingerprint (pixel sum) of every training image this
+    process saw, to check that processes get disjoint shards that cover the training set."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.seen: dict[int, list[float]] = {}
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        x, _ = batch
+        self.seen.setdefault(trainer.current_epoch, []).extend(x.flatten(1).double().sum(1).tolist())
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        path = Path(self.folder) / f"rank{trainer.global_rank}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"world_size": trainer.world_size, "seen": self.seen}))

@@ -1,0 +1,60 @@
+"""Weights & Biases through the real wandb client, offline or disabled (no account, no network)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import wandb
+
+from .conftest import CONFIGS, run_cli
+from .test_resume import common
+
+WANDB = ["-c", str(CONFIGS / "logger" / "wandb.yaml")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_wandb():
+    """wandb keeps its settings (WANDB_MODE included) in a process-wide singleton: start each test afresh."""
+    wandb.teardown()
+    yield
+    wandb.teardown()
+
+
+def test_offline_run_writes_metrics_and_images_locally_and_ends(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = common(fake_data, tmp_path, *WANDB)
+    run_cli("fit", *args, "--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.log_every_n_steps=1")
+    assert wandb.run is None  # finished with the command
+    run_cli("test", *args, "--ckpt_path=last")
+    assert wandb.run is None
+    wandb.teardown()
+    folder = tmp_path / "cnn" / "version_0" / "wandb"
+
+    def records() -> list[bytes]:
+        return [p.read_bytes() for p in sorted(folder.glob("offline-run-*/run-*.wandb"))]
+
+    for _ in range(60):  # wandb's service process may still be writing the files after finish()
+        if len(records()) == 2 and b"val/acc" in records()[0] and b"test/acc" in records()[1]:
+            break
+        time.sleep(0.5)
+    fit, test = records()  # one W&B run per command
+    assert b"train/loss_step" in fit and b"val/acc" in fit
+    assert b"test/acc" in test
+    assert list(folder.glob("offline-run-*/files/media/images/test/confusion_matrix_*.png"))
+
+
+def test_disabled_needs_no_account(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run_cli("fit", *common(fake_data, tmp_path, *WANDB), "--trainer.max_steps=2")
+    assert (tmp_path / "cnn" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert not list(tmp_path.rglob("offline-run-*"))
+
+
+def test_the_wandb_run_is_finished_when_training_raises(fake_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    crash = ["--trainer.callbacks+=tests.fault_callbacks.RaiseAtStep", "--trainer.callbacks.step=2"]
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_cli("fit", *common(fake_data, tmp_path, *WANDB, "--trainer.max_steps=6", *crash))
+    assert wandb.run is None
+    assert list((tmp_path / "cnn" / "version_0" / "wandb").glob("offline-run-*/run-*.wandb"))
