@@ -37,6 +37,10 @@ def build_optimizer(
         raise ValueError(f"schedule={schedule!r} needs a finite run: set trainer.max_epochs or trainer.max_steps")
     total = int(total)
     if schedule == "onecycle":
+        if not 0.0 < warmup < 1.0:
+            raise ValueError(f"warmup must lie strictly between 0 and 1, got {warmup}")
+        if math.isclose(warmup * total, 1.0):  # OneCycleLR divides by (warmup steps - 1)
+            warmup = min(2.0 / total, 0.5)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=lr, total_steps=total, pct_start=warmup, anneal_strategy="cos", cycle_momentum=False
         )
