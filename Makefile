@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/cnn.yaml
 DATA   ?= data
+SEARCH ?= configs/search/cnn.yaml
 
-.PHONY: install data data-fashion test lint train
+.PHONY: install data data-fashion test lint train experiments experiments-quick report tune
 
 install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev extras, then MNIST
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +30,17 @@ lint:
 
 train:  ## make train CONFIG=configs/cnn.yaml
 	$(BIN)/dlmnist fit -c $(CONFIG)
+
+experiments:  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
+	$(BIN)/dlmnist suite
+	$(BIN)/dlmnist report --runs_dir runs
+
+experiments-quick:  ## the same graph on a few batches per phase, into runs-quick/ (CI); report into reports/
+	$(BIN)/dlmnist suite --quick
+	$(BIN)/dlmnist report --runs_dir runs-quick
+
+report:  ## reports/README.md from the run folders in runs/
+	$(BIN)/dlmnist report --runs_dir runs
+
+tune:  ## make tune SEARCH=configs/search/cnn.yaml: Optuna search on the validation set, best trial tested once
+	$(BIN)/dlmnist tune $(SEARCH)

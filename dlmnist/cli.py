@@ -169,13 +169,18 @@ class DLMNISTCLI(LightningCLI):
         ]
         if cfg.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
+        callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
         return super().instantiate_trainer(**kwargs)
 
 
 # Commands beside LightningCLI's fit/validate/test/predict: name -> "module:function" taking argv, returning
 # an exit code. Imported only when used, so that `dlmnist --help` stays fast.
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "suite": ("dlmnist.suite.runner:main", "run every experiment of configs/suite.yaml in dependency order"),
+    "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
+    "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
+}
 
 
 def _run_extra(name: str, argv: list[str]) -> int:

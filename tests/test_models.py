@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import CONFIGS
+from .conftest import EXPERIMENT_CONFIGS, config_id
 from .models_from_configs import model_from_config
 
-EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
 
-
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
 def test_model_forward_backward(config):
     torch.manual_seed(0)
     model = model_from_config(config)
