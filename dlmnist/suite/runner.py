@@ -43,14 +43,14 @@ def call_cli(argv: list[str], callbacks: tuple = ()) -> tuple[object, str]:
 
     out = io.StringIO()
     capture = contextlib.redirect_stdout(out) if "--print_config" in argv else contextlib.nullcontext()
-    cli = None
+    cli, sigint = None, signal.getsignal(signal.SIGINT)
     try:
         with capture, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
             cli = DLMNISTCLI(args=argv, trainer_defaults={"callbacks": list(callbacks)})
     except SystemExit as e:
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # Lightning's Ctrl-C shutdown: stop here too
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if signal.getsignal(signal.SIGINT) is not sigint:  # Lightning caught Ctrl-C (and now ignores it): stop too
+            signal.signal(signal.SIGINT, sigint)
             raise KeyboardInterrupt from None
         if e.code:
             raise RunFailed(f"dlmnist {argv[0]} exited with {e.code}") from None
