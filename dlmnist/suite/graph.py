@@ -51,8 +51,11 @@ class Node:
 
     def fit_args(self, run_dirs: dict[str, Path], quick: dict[str, Any] | None) -> list[str]:
         """Arguments of ``dlmnist fit`` (no runs_dir), with every ``{dep}`` replaced by that run's folder."""
-        values = {k: REF.sub(lambda m: str(run_dirs[m.group(1)]), v) if isinstance(v, str) else v
-                  for k, v in self.args.items()}  # fmt: skip
+
+        def resolve(value: Any) -> Any:
+            return REF.sub(lambda m: str(run_dirs[m.group(1)]), value) if isinstance(value, str) else value
+
+        values = {key: resolve(value) for key, value in self.args.items()}
         if quick is not None:
             values = {**values, **quick, **self.quick}
         return [x for c in self.config for x in ("-c", c)] + [f"--name={self.name}"] + as_args(values)
@@ -99,8 +102,8 @@ def load_graph(path: str | Path) -> Graph:
         if test not in ("best", "last", False, None):
             raise GraphError(f"{path}: experiment {name!r}: test must be best, last or false, got {test!r}")
         config = entry["config"] if isinstance(entry["config"], list) else [entry["config"]]
-        nodes[name] = Node(name, config, entry.get("args") or {}, entry.get("needs") or [], test or None,
-                           entry.get("quick") or {})  # fmt: skip
+        args, needs, quick = entry.get("args") or {}, entry.get("needs") or [], entry.get("quick") or {}
+        nodes[name] = Node(name, config, args, needs, test or None, quick)
     for node in nodes.values():
         for dep in node.deps:
             if dep not in nodes:

@@ -78,8 +78,8 @@ def machine() -> str:
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def fit(node: Node, args: list[str], key: str, quick: bool) -> Path:
-    base = Path(next(a.split("=", 1)[1] for a in args if a.startswith("--runs_dir="))) / node.name
+def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path) -> Path:
+    base = runs_dir / node.name
     before = set(versions(base))
     start = time.perf_counter()
     call_cli(["fit", *args])
@@ -123,18 +123,19 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
         args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
         try:
             keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
-            run = (
-                None if any(fnmatch.fnmatch(node.name, p) for p in force) else find_suite_run(runs_dir / node.name, key)
-            )
+            forced = any(fnmatch.fnmatch(node.name, pattern) for pattern in force)
+            run = None if forced else find_suite_run(runs_dir / node.name, key)
             if run is not None and suite_record(run).get("status") == "done":
                 print(f"[suite] {node.name}: up to date, {run}", flush=True)
             elif dry_run:
                 print(f"[suite] {node.name}: would run dlmnist fit {shlex.join(args)}", flush=True)
                 run = runs_dir / node.name / "version_<new>"
             else:
-                print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
-                run = run or fit(node, args, key, quick)
+                if run is None:
+                    print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
+                    run = fit(node, args, key, quick, runs_dir)
                 if node.test:
+                    print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
                     test(node, run, args)
                 else:
                     _write_record(run, {**suite_record(run), "status": "done"})

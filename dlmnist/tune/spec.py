@@ -107,6 +107,5 @@ def load_spec(path: str | Path) -> SearchSpec:
         for bound in ("low", "high", "step"):
             if isinstance(p.get(bound), str):  # YAML reads 1e-3 as a string
                 p[bound] = float(p[bound])
-    pruner = raw.get("pruner", {})
-    return SearchSpec(path.stem, config, trials, args, params, None if pruner is False else pruner or {},
-                      raw.get("sampler_seed", 0))  # fmt: skip
+    pruner = None if raw.get("pruner") is False else raw.get("pruner") or {}
+    return SearchSpec(path.stem, config, trials, args, params, pruner, raw.get("sampler_seed", 0))
