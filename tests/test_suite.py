@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import torch.nn as nn
 import yaml
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dlmnist.analysis.receptive_field import receptive_field
 from dlmnist.report.build import main as report_main
 from dlmnist.suite.graph import GraphError, load_graph
+from dlmnist.suite.runner import call_cli
 from dlmnist.suite.runner import main as suite_main
 
 from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT
@@ -127,3 +130,14 @@ def test_suite_runs_reuses_reruns_what_changed_and_reports(fake_data, tmp_path, 
     pngs = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
     assert len(pngs) >= 4 and all((out / p).is_file() for p in pngs)
     assert "figures/first/curves.png" in pngs and "figures/second/test__confusion_matrix.png" in pngs
+
+
+def test_a_run_stopped_by_sigterm_is_not_taken_for_a_finished_one(fake_data, tmp_path):
+    class Sigterm(Callback):  # what Lightning's SIGTERM handler does, without sending a signal to pytest
+        def on_train_batch_end(self, trainer, *args):
+            trainer._signal_connector.received_sigterm = True
+
+    args = ["fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", f"--data.data_dir={fake_data}"]
+    args += ["--data.dataset=fashion_mnist", "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false"]
+    with pytest.raises(SIGTERMException):  # a SystemExit with no code: it must stop the suite, not count as done
+        call_cli(args, callbacks=[Sigterm()])

@@ -27,6 +27,8 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
 from dlmnist.callbacks.files import atomic_write_text
 from dlmnist.suite.graph import Graph, Node, load_graph
 from dlmnist.suite.runs import SUITE_FILE, find_suite_run, suite_record, versions
@@ -52,8 +54,10 @@ def call_cli(argv: list[str], callbacks: tuple = ()) -> tuple[object, str]:
         if signal.getsignal(signal.SIGINT) is not sigint:  # Lightning caught Ctrl-C (and now ignores it): stop too
             signal.signal(signal.SIGINT, sigint)
             raise KeyboardInterrupt from None
-        if e.code:
-            raise RunFailed(f"dlmnist {argv[0]} exited with {e.code}") from None
+        if isinstance(e, SIGTERMException):  # Lightning stopped the run on SIGTERM: stop the caller too
+            raise
+        if e.code or "--print_config" not in argv:  # a fit/test that exits, even with code 0, did not finish
+            raise RunFailed(f"dlmnist {argv[0]} exited ({e.code})") from None
     finally:
         gc.collect()
     return cli, out.getvalue()
