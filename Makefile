@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/cnn.yaml
 DATA   ?= data
+SEARCH ?= configs/search/cnn.yaml
 
-.PHONY: install data data-fashion test lint train bench
+.PHONY: install data data-fashion test lint train bench experiments experiments-quick report tune
 
 install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev extras, then MNIST
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +33,17 @@ train:  ## make train CONFIG=configs/cnn.yaml
 
 bench:  ## dlmnist vs the usual recipe, side by side (about 15 min on 2 cores); writes benchmarks/results.json
 	$(BIN)/python -m benchmarks.bench
+
+experiments:  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
+	$(BIN)/dlmnist suite
+	$(BIN)/dlmnist report --runs_dir runs
+
+experiments-quick:  ## the same graph on a few batches per phase, into runs-quick/ (CI); report into reports/
+	$(BIN)/dlmnist suite --quick
+	$(BIN)/dlmnist report --runs_dir runs-quick
+
+report:  ## reports/README.md from the run folders in runs/
+	$(BIN)/dlmnist report --runs_dir runs
+
+tune:  ## make tune SEARCH=configs/search/cnn.yaml: Optuna search on the validation set, best trial tested once
+	$(BIN)/dlmnist tune $(SEARCH)

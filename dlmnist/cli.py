@@ -203,6 +203,7 @@ class DLMNISTCLI(LightningCLI):
         ]
         if cfg.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
+        callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
         return super().instantiate_trainer(**kwargs)
 
@@ -211,6 +212,9 @@ class DLMNISTCLI(LightningCLI):
 # an exit code. Imported only when used, so that `dlmnist --help` stays fast.
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "summarize": ("dlmnist.analysis.summarize:main", "model layer by layer: shapes, params, receptive field"),
+    "suite": ("dlmnist.suite.runner:main", "run every experiment of configs/suite.yaml in dependency order"),
+    "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
+    "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
 }
 
 

@@ -6,12 +6,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from dlmnist.data.idx import encode_idx
 from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+CLI_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "name", "runs_dir", "optimizer", "lr_scheduler"}
+
+
+def _top_keys(path: Path) -> set[str]:
+    return set(yaml.safe_load(path.read_text()) or {})
+
+
+# Every YAML under configs/ that states a model is an experiment (configs/*.yaml, configs/cnn_study/*.yaml, ...);
+# one that only sets CLI keys (trainer/, logger/) is an overlay; others (suite.yaml, search/) have their own tests.
+EXPERIMENT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if "model" in _top_keys(p))
+OVERLAY_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if "model" not in _top_keys(p) and _top_keys(p) <= CLI_KEYS)
+
+
+def config_id(path: Path) -> str:
+    return str(path.relative_to(CONFIGS).with_suffix(""))
 
 
 def write_fake_dataset(root: Path, dataset: str = "fashion_mnist", n_train: int = 600, n_test: int = 100) -> Path:

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch.utils._pytree import tree_leaves
 
-from .conftest import CONFIGS, run_cli
-from .models_from_configs import model_from_config
+from dlmnist.config import model_from_config
 
-EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
+from .conftest import EXPERIMENT_CONFIGS, config_id, run_cli
+
+EXPERIMENTS = EXPERIMENT_CONFIGS
 
 
 def fit_one_step(config, data_dir, runs) -> dict:
@@ -28,7 +29,7 @@ def fit_one_step(config, data_dir, runs) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", EXPERIMENTS, ids=config_id)
 def test_every_model_reloads_with_load_from_checkpoint_and_gives_the_same_outputs(config, mnist_dir, tmp_path):
     ckpt = fit_one_step(config, mnist_dir, tmp_path)
     reloaded = L.LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()  # class from the checkpoint

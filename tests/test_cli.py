@@ -10,14 +10,12 @@ import pytest
 import torch
 import yaml
 
-from .conftest import CONFIGS, ROOT, run_cli
+from .conftest import CONFIGS, EXPERIMENT_CONFIGS, OVERLAY_CONFIGS, ROOT, config_id, run_cli
 
-EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))
-OVERLAYS = sorted(p for p in CONFIGS.glob("*/*.yaml"))
 NEEDS_GPU = {"gpu.yaml"}
 
 
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
 def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
     run_cli(
         "fit",
@@ -35,7 +33,7 @@ def starts_several_processes(overlay) -> bool:
     return (isinstance(devices, int) and devices > 1) or "ddp" in strategy.lower() or "DDP" in strategy
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("overlay", OVERLAY_CONFIGS, ids=config_id)
 def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, tmp_path, monkeypatch, capsys):
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(overlay)]
     args += [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]

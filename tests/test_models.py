@@ -7,12 +7,10 @@ import torch
 
 from dlmnist.config import model_from_config
 
-from .conftest import CONFIGS
-
-EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
+from .conftest import EXPERIMENT_CONFIGS, config_id
 
 
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
 def test_model_forward_backward(config):
     torch.manual_seed(0)
     model = model_from_config(config)

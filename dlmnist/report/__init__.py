@@ -1,0 +1,1 @@
+"""Reports built from run folders: reports/README.md with tables, curves and the runs' figures."""

@@ -1,0 +1,113 @@
+"""The experiment graph of ``configs/suite.yaml``: which runs exist, what they need, in which order they run.
+
+An entry ``name: {config: configs/x.yaml, args: {...}, test: best, quick: {...}}`` becomes
+``dlmnist fit -c configs/x.yaml --name=name --key=value ...`` then ``dlmnist test`` on the run's
+``checkpoints/<test>.ckpt``. A value ``{other}`` inside ``args`` is replaced by the run folder of
+experiment ``other`` (``"{cnn}/checkpoints/best.ckpt"``), which makes ``other`` run first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REF = re.compile(r"\{([A-Za-z0-9_.-]+)\}")  # {name}: the run folder of experiment `name`
+NODE_KEYS = {"config", "args", "needs", "test", "quick"}
+
+
+class GraphError(ValueError):
+    pass
+
+
+def as_args(values: dict[str, Any]) -> list[str]:
+    """``{"trainer.max_epochs": 1}`` -> ``["--trainer.max_epochs=1"]`` (lists and dicts as YAML flow)."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, (list, dict)):
+            value = yaml.safe_dump(value, default_flow_style=True).strip()
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        out.append(f"--{key}={value}")
+    return out
+
+
+@dataclass
+class Node:
+    name: str
+    config: list[str]  # one or more -c files, merged in order
+    args: dict[str, Any] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)  # explicit dependencies beside the {refs} in args
+    test: str | None = "best"  # checkpoint `test` evaluates: best | last | None (no test)
+    quick: dict[str, Any] = field(default_factory=dict)  # extra args under --quick only
+
+    @property
+    def deps(self) -> list[str]:
+        refs = [m for v in self.args.values() for m in REF.findall(str(v))]
+        return list(dict.fromkeys([*self.needs, *refs]))
+
+    def fit_args(self, run_dirs: dict[str, Path], quick: dict[str, Any] | None) -> list[str]:
+        """Arguments of ``dlmnist fit`` (no runs_dir), with every ``{dep}`` replaced by that run's folder."""
+
+        def resolve(value: Any) -> Any:
+            return REF.sub(lambda m: str(run_dirs[m.group(1)]), value) if isinstance(value, str) else value
+
+        values = {key: resolve(value) for key, value in self.args.items()}
+        if quick is not None:
+            values = {**values, **quick, **self.quick}
+        return [x for c in self.config for x in ("-c", c)] + [f"--name={self.name}"] + as_args(values)
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, Node]
+    quick: dict[str, Any]
+    sections: list[dict[str, Any]]
+
+    def order(self, only: list[str] | None = None) -> list[Node]:
+        """Nodes in dependency order (depth first, file order otherwise); ``only`` keeps those and what they need."""
+        done: dict[str, Node] = {}
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in path:
+                raise GraphError(f"dependency cycle: {' -> '.join([*path, name])}")
+            if name in done:
+                return
+            for dep in self.nodes[name].deps:
+                visit(dep, (*path, name))
+            done[name] = self.nodes[name]
+
+        for name in only if only else self.nodes:
+            if name not in self.nodes:
+                raise GraphError(f"no experiment named {name!r} (known: {', '.join(self.nodes)})")
+            visit(name, ())
+        return list(done.values())
+
+
+def load_graph(path: str | Path) -> Graph:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    unknown = set(raw) - {"experiments", "quick", "report"}
+    if unknown:
+        raise GraphError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    nodes = {}
+    for name, entry in (raw.get("experiments") or {}).items():
+        entry = entry or {}
+        bad = set(entry) - NODE_KEYS
+        if bad or "config" not in entry:
+            raise GraphError(f"{path}: experiment {name!r}: needs `config`, allows only {sorted(NODE_KEYS)}")
+        test = entry.get("test", "best")
+        if test not in ("best", "last", False, None):
+            raise GraphError(f"{path}: experiment {name!r}: test must be best, last or false, got {test!r}")
+        config = entry["config"] if isinstance(entry["config"], list) else [entry["config"]]
+        args, needs, quick = entry.get("args") or {}, entry.get("needs") or [], entry.get("quick") or {}
+        nodes[name] = Node(name, config, args, needs, test or None, quick)
+    for node in nodes.values():
+        for dep in node.deps:
+            if dep not in nodes:
+                raise GraphError(f"{path}: experiment {node.name!r} refers to unknown experiment {dep!r}")
+    graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [])
+    graph.order()  # fail early on a cycle
+    return graph

@@ -1,0 +1,183 @@
+"""``dlmnist suite``: run every experiment of ``configs/suite.yaml`` in dependency order, fit then test.
+
+A run is reused when the suite already finished one with the same key: the SHA-256 of the resolved
+config (``dlmnist fit ... --print_config``, so a changed default or override counts) and of the keys
+of the runs it depends on (so a rerun upstream reruns everything downstream). Each run the suite
+makes gets ``suite.json`` in its folder: the key, the exact commands and their wall times. Runs go
+through the real CLI in this process (no start-up cost per run); ``--quick`` adds the graph's tiny
+budgets and writes into ``runs-quick/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import gc
+import hashlib
+import io
+import json
+import platform
+import shlex
+import signal
+import sys
+import time
+import traceback
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from dlmnist.callbacks.files import atomic_write_text
+from dlmnist.suite.graph import Graph, Node, load_graph
+from dlmnist.suite.runs import SUITE_FILE, find_suite_run, suite_record, versions
+
+
+class RunFailed(RuntimeError):
+    pass
+
+
+def call_cli(argv: list[str], callbacks: tuple = ()) -> tuple[object, str]:
+    """``dlmnist ARGV`` in this process, with extra trainer ``callbacks``: ``(the CLI object, what it printed)``.
+    Printed output is captured only for ``--print_config``."""
+    from dlmnist.cli import DLMNISTCLI
+
+    out = io.StringIO()
+    capture = contextlib.redirect_stdout(out) if "--print_config" in argv else contextlib.nullcontext()
+    cli, sigint = None, signal.getsignal(signal.SIGINT)
+    try:
+        with capture, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            cli = DLMNISTCLI(args=argv, trainer_defaults={"callbacks": list(callbacks)})
+    except SystemExit as e:
+        if signal.getsignal(signal.SIGINT) is not sigint:  # Lightning caught Ctrl-C (and now ignores it): stop too
+            signal.signal(signal.SIGINT, sigint)
+            raise KeyboardInterrupt from None
+        if isinstance(e, SIGTERMException):  # Lightning stopped the run on SIGTERM: stop the caller too
+            raise
+        if e.code or "--print_config" not in argv:  # a fit/test that exits, even with code 0, did not finish
+            raise RunFailed(f"dlmnist {argv[0]} exited ({e.code})") from None
+    finally:
+        gc.collect()
+    return cli, out.getvalue()
+
+
+def node_key(fit_args: list[str], dep_keys: list[str], test: str | None) -> str:
+    resolved = call_cli(["fit", *fit_args, "--print_config"])[1]
+    resolved = "\n".join(line for line in resolved.splitlines() if not line.startswith("#"))  # drop the version banner
+    return hashlib.sha256("\n".join([resolved, *dep_keys, f"test={test}"]).encode()).hexdigest()[:16]
+
+
+def _write_record(run: Path, record: dict) -> None:
+    atomic_write_text(run / SUITE_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def machine() -> str:
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path) -> Path:
+    base = runs_dir / node.name
+    before = set(versions(base))
+    start = time.perf_counter()
+    call_cli(["fit", *args])
+    seconds = time.perf_counter() - start
+    new = [v for v in versions(base) if v not in before]
+    if not new:
+        raise RunFailed(f"dlmnist fit made no run folder under {base}")
+    record = {
+        "name": node.name,
+        "key": key,
+        "status": "fit",
+        "quick": quick,
+        "fit_command": "dlmnist fit " + shlex.join(args),
+        "fit_seconds": round(seconds, 1),
+        "machine": machine(),
+    }
+    _write_record(new[-1], record)
+    return new[-1]
+
+
+def test(node: Node, run: Path, args: list[str]) -> None:
+    argv = [*args, f"--ckpt_path={run / 'checkpoints' / f'{node.test}.ckpt'}"]
+    start = time.perf_counter()
+    call_cli(["test", *argv])
+    record = suite_record(run)
+    record.update(test_command="dlmnist test " + shlex.join(argv), test_seconds=round(time.perf_counter() - start, 1))
+    record.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _write_record(run, record)
+
+
+def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False) -> int:
+    """Run (or reuse) every node; a failed node skips what depends on it. Returns the number of failures."""
+    run_dirs: dict[str, Path] = {}
+    keys: dict[str, str] = {}
+    failed: list[str] = []
+    for node in graph.order(only):
+        if any(dep in failed for dep in node.deps):
+            print(f"[suite] {node.name}: skipped, it needs a failed experiment", flush=True)
+            failed.append(node.name)
+            continue
+        args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
+        try:
+            keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
+            forced = any(fnmatch.fnmatch(node.name, pattern) for pattern in force)
+            run = None if forced else find_suite_run(runs_dir / node.name, key)
+            if run is not None and suite_record(run).get("status") == "done":
+                print(f"[suite] {node.name}: up to date, {run}", flush=True)
+            elif dry_run:
+                print(f"[suite] {node.name}: would run dlmnist fit {shlex.join(args)}", flush=True)
+                run = runs_dir / node.name / "version_<new>"
+            else:
+                if run is None:
+                    print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
+                    run = fit(node, args, key, quick, runs_dir)
+                if node.test:
+                    print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
+                    test(node, run, args)
+                else:
+                    _write_record(run, {**suite_record(run), "status": "done"})
+                print(f"[suite] {node.name}: done, {run}", flush=True)
+            run_dirs[node.name] = run
+        except Exception:  # noqa: BLE001 (report it, go on with what does not depend on it)
+            traceback.print_exc()
+            print(f"[suite] {node.name}: FAILED", flush=True)
+            failed.append(node.name)
+    if failed:
+        print(f"[suite] failed or skipped: {', '.join(failed)}", flush=True)
+    return len(failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dlmnist suite", description=__doc__.split("\n\n")[0])
+    p.add_argument("--graph", default="configs/suite.yaml", help="the experiment graph (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="tiny budgets from the graph's `quick:` (CI)")
+    p.add_argument("--runs_dir", default=None, help="default: runs, or runs-quick with --quick")
+    p.add_argument("--only", nargs="+", default=None, help="these experiments (names or globs) and what they need")
+    p.add_argument("--force", nargs="+", default=(), help="rerun these (names or globs) even if up to date")
+    p.add_argument("--dry_run", action="store_true", help="say what would run, run nothing")
+    p.epilog = "Arguments after -- go to every run: dlmnist ... -- -c configs/trainer/gpu.yaml --data.batch_size=512"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    graph = load_graph(a.graph)
+    only = None
+    if a.only:
+        only = [n for n in graph.nodes if any(fnmatch.fnmatch(n, pat) for pat in a.only)]
+        if not only:
+            p.error(f"--only {' '.join(a.only)} matches no experiment of {a.graph}")
+    runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
+    start = time.perf_counter()
+    failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+    print(f"[suite] {len(graph.order(only))} experiments, {failures} failed, {time.perf_counter() - start:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

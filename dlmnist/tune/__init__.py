@@ -1,0 +1,1 @@
+"""Hyperparameter search with Optuna: search specs, the pruning callback and `dlmnist tune`."""

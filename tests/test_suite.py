@@ -1,0 +1,143 @@
+"""The experiment suite: the graph, running it for real (quick budgets, fake data), reuse, reruns, the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch.nn as nn
+import yaml
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from dlmnist.analysis.receptive_field import receptive_field
+from dlmnist.report.build import main as report_main
+from dlmnist.suite.graph import GraphError, load_graph
+from dlmnist.suite.runner import call_cli
+from dlmnist.suite.runner import main as suite_main
+
+from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT
+
+SUITE = CONFIGS / "suite.yaml"
+
+
+def write_graph(path: Path, experiments: dict, report: list | None = None) -> Path:
+    graph = {"experiments": experiments, "quick": {"trainer.max_epochs": 1, "trainer.limit_train_batches": 2}}
+    graph["quick"].update({"trainer.limit_val_batches": 1, "trainer.limit_test_batches": 1})
+    graph["quick"].update({"trainer.enable_progress_bar": False, "trainer.log_every_n_steps": 1})
+    path.write_text(yaml.safe_dump({**graph, "report": report or []}))
+    return path
+
+
+def test_every_experiment_config_is_in_the_suite():
+    graph = load_graph(SUITE)
+    used = {(ROOT / c).resolve() for node in graph.nodes.values() for c in node.config}
+    missing = [str(p.relative_to(ROOT)) for p in EXPERIMENT_CONFIGS if p.resolve() not in used]
+    assert not missing, f"add an entry to configs/suite.yaml for {missing}"
+    for node in graph.nodes.values():
+        assert all((ROOT / c).is_file() for c in node.config), node.name
+
+
+def test_graph_orders_by_references_and_substitutes_run_folders(tmp_path):
+    g = write_graph(
+        tmp_path / "g.yaml",
+        {
+            "transfer": {"config": "b.yaml", "args": {"model.encoder_checkpoint": "{ae}/checkpoints/best.ckpt"}},
+            "ae": {"config": "a.yaml", "needs": ["base"], "test": "last"},
+            "base": {"config": ["a.yaml", "o.yaml"], "quick": {"trainer.max_epochs": 2}},
+        },
+    )
+    graph = load_graph(g)
+    assert [n.name for n in graph.order()] == ["base", "ae", "transfer"]
+    assert [n.name for n in graph.order(["ae"])] == ["base", "ae"]
+    args = graph.nodes["transfer"].fit_args({"ae": Path("/r/ae/version_3")}, None)
+    assert args == [
+        "-c",
+        "b.yaml",
+        "--name=transfer",
+        "--model.encoder_checkpoint=/r/ae/version_3/checkpoints/best.ckpt",
+    ]
+    quick = graph.nodes["base"].fit_args({}, graph.quick)
+    assert quick[:4] == ["-c", "a.yaml", "-c", "o.yaml"] and quick[-1] == "--trainer.max_epochs=2"  # node wins
+    assert "--trainer.enable_progress_bar=false" in quick
+
+
+@pytest.mark.parametrize(
+    "experiments, message",
+    [
+        ({"a": {"config": "a.yaml", "args": {"x": "{b}"}}, "b": {"config": "b.yaml", "needs": ["a"]}}, "cycle"),
+        ({"a": {"config": "a.yaml", "args": {"x": "{nope}/best.ckpt"}}}, "unknown experiment 'nope'"),
+        ({"a": {"cfg": "a.yaml"}}, "needs `config`"),
+        ({"a": {"config": "a.yaml", "test": "worst"}}, "test must be"),
+    ],
+)
+def test_bad_graphs_are_refused_naming_the_problem(experiments, message, tmp_path):
+    with pytest.raises(GraphError, match=message):
+        load_graph(write_graph(tmp_path / "g.yaml", experiments))
+
+
+def test_receptive_field_of_known_stacks():
+    # conv 5 -> pool 2 -> conv 3 -> pool 2 (configs/cnn.yaml): r = 5, 5 + 1*1 = 6, 6 + 2*2 = 10, 10 + 1*2 = 12
+    stack = nn.Sequential(nn.Conv2d(1, 2, 5), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3), nn.MaxPool2d(2))
+    assert receptive_field(stack) == (12, 4)
+    dilated = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3, dilation=2))  # 3, then 3 + 2*2*2
+    assert receptive_field(dilated) == (11, 2)
+    assert receptive_field(nn.Linear(3, 3)) is None
+
+
+@pytest.mark.slow
+def test_suite_runs_reuses_reruns_what_changed_and_reports(fake_data, tmp_path, capsys):
+    cnn, lenet = str(CONFIGS / "cnn.yaml"), str(CONFIGS / "lenet5.yaml")
+    report = [
+        {"title": "Pair", "experiments": ["first", "second", "absent"], "side_by_side": True},
+        {"title": "Nothing here", "experiments": ["vit*"]},
+    ]
+    graph = write_graph(
+        tmp_path / "g.yaml", {"first": {"config": cnn}, "second": {"config": lenet, "needs": ["first"]}}, report
+    )
+    runs = tmp_path / "runs"
+    data = ["--", f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist", "--data.batch_size=64"]
+    argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), *data]
+
+    assert suite_main(argv) == 0
+    for name in ("first", "second"):
+        record = json.loads((runs / name / "version_0" / "suite.json").read_text())
+        assert (
+            record["status"] == "done"
+            and record["fit_seconds"] > 0
+            and "--trainer.limit_train_batches=2" in record["fit_command"]
+        )
+        assert (runs / name / "version_0" / "test_metrics.json").is_file()
+
+    assert suite_main(argv) == 0  # nothing changed: nothing runs
+    assert not (runs / "first" / "version_1").exists() and not (runs / "second" / "version_1").exists()
+
+    g = yaml.safe_load(graph.read_text())
+    g["experiments"]["first"]["args"] = {"model.lr": 0.001}
+    graph.write_text(yaml.safe_dump(g))
+    assert suite_main(argv) == 0  # `first` changed, so it and what needs it run again
+    assert (runs / "first" / "version_1" / "suite.json").is_file() and (runs / "second" / "version_1").is_dir()
+    assert "--model.lr=0.001" in json.loads((runs / "first" / "version_1" / "suite.json").read_text())["fit_command"]
+
+    out = tmp_path / "reports"
+    assert report_main(["--runs_dir", str(runs), "--out", str(out), "--graph", str(graph)]) == 0
+    text = (out / "README.md").read_text()
+    acc = json.loads((runs / "first" / "version_1" / "test_metrics.json").read_text())["test/acc"]
+    assert f"{acc:.4g}" in text  # the number comes from the run folder
+    assert re.search(r"\| absent \| not run", text) and "## Nothing here\n\n_not run_" in text
+    pngs = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
+    assert len(pngs) >= 4 and all((out / p).is_file() for p in pngs)
+    assert "figures/first/curves.png" in pngs and "figures/second/test__confusion_matrix.png" in pngs
+
+
+def test_a_run_stopped_by_sigterm_is_not_taken_for_a_finished_one(fake_data, tmp_path):
+    class Sigterm(Callback):  # what Lightning's SIGTERM handler does, without sending a signal to pytest
+        def on_train_batch_end(self, trainer, *args):
+            trainer._signal_connector.received_sigterm = True
+
+    args = ["fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", f"--data.data_dir={fake_data}"]
+    args += ["--data.dataset=fashion_mnist", "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false"]
+    with pytest.raises(SIGTERMException):  # a SystemExit with no code: it must stop the suite, not count as done
+        call_cli(args, callbacks=[Sigterm()])
