@@ -117,6 +117,9 @@ def test_resume_continues_the_right_phase_and_test_reports_before_and_after(fake
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert {"test/acc", "test/acc_before_finetune", "test/acc_after_finetune"} <= set(metrics)
     assert metrics["test/acc"] == metrics["test/acc_after_finetune"]
+    reloaded = StackedAutoEncoder.load_from_checkpoint(run / "checkpoints" / "last.ckpt")  # rebuilt from hparams
+    assert reloaded.phase.label == "finetune" and reloaded.before_finetune.keys() == before.keys()
+    assert reloaded.encoder.latent_dim == 16  # the stack, reusable as an encoder elsewhere
 
     other = StackedAutoEncoder(DenseStack([32, 16]), pretrain_epochs=2, head_epochs=1, finetune_epochs=2)
     with pytest.raises(ValueError, match="saved in phase 'head' at epoch 2, but this schedule"):
