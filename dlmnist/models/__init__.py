@@ -1,3 +1,4 @@
 from dlmnist.models.classifier import Classifier
+from dlmnist.models.stacked_ae import StackedAutoEncoder
 
-__all__ = ["Classifier"]
+__all__ = ["Classifier", "StackedAutoEncoder"]

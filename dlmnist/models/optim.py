@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, Optional
 
 import lightning as L
 import torch
@@ -21,8 +21,12 @@ def build_optimizer(
     optimizer: OptimizerName = "adamw",
     schedule: ScheduleName = "onecycle",
     warmup: float = 0.2,
+    total_steps: Optional[int] = None,
 ):
-    """Return what ``configure_optimizers`` returns; one-cycle and cosine step once per batch."""
+    """Return what ``configure_optimizers`` returns; one-cycle and cosine step once per batch.
+
+    The schedule spans ``total_steps`` optimizer steps, by default the whole run (e.g. one phase of a run otherwise).
+    """
     params = [p for p in params if p.requires_grad]
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
@@ -32,7 +36,7 @@ def build_optimizer(
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if schedule == "constant":
         return opt
-    total = module.trainer.estimated_stepping_batches
+    total = module.trainer.estimated_stepping_batches if total_steps is None else total_steps
     if not math.isfinite(total) or total < 1:
         raise ValueError(f"schedule={schedule!r} needs a finite run: set trainer.max_epochs or trainer.max_steps")
     total = int(total)
