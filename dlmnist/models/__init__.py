@@ -1,3 +1,5 @@
 from dlmnist.models.classifier import Classifier
+from dlmnist.models.vae import VAE
+from dlmnist.models.vit import ViT
 
-__all__ = ["Classifier"]
+__all__ = ["VAE", "Classifier", "ViT"]

@@ -1,5 +1,21 @@
+from dlmnist.nn.attention import MultiHeadSelfAttention, self_attention_numpy, self_attention_torch
 from dlmnist.nn.conv import ConvEncoder, conv_out
 from dlmnist.nn.decoder import ConvDecoder, DenseDecoder, DenseEncoder
 from dlmnist.nn.layers import MLP, make_activation
+from dlmnist.nn.vit import PatchEmbedding, TransformerBlock, VisionTransformer
 
-__all__ = ["ConvDecoder", "ConvEncoder", "DenseDecoder", "DenseEncoder", "MLP", "conv_out", "make_activation"]
+__all__ = [
+    "MLP",
+    "ConvDecoder",
+    "ConvEncoder",
+    "DenseDecoder",
+    "DenseEncoder",
+    "MultiHeadSelfAttention",
+    "PatchEmbedding",
+    "TransformerBlock",
+    "VisionTransformer",
+    "conv_out",
+    "make_activation",
+    "self_attention_numpy",
+    "self_attention_torch",
+]
