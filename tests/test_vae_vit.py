@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dlmnist.models import VAE, ViT
-from dlmnist.nn import DenseDecoder, DenseEncoder
+from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder
 
 from .conftest import CONFIGS, run_cli
 
@@ -63,6 +63,16 @@ def test_importance_weighted_nll_tightens_with_k(likelihood):
     x = vae.targets(torch.rand(32, 1, 28, 28), "test")
     nll_1, nll_200 = vae.importance_weighted_nll(x, 1).mean(), vae.importance_weighted_nll(x, 200).mean()
     assert torch.isfinite(nll_200) and nll_200 < nll_1  # the bound tightens with more samples
+
+
+def test_conv_vae_from_the_shared_building_blocks():
+    enc = ConvEncoder(channels=[4, 8], latent_dim=None)  # flattened 8x7x7 feature map
+    vae = VAE(enc, ConvDecoder(latent_dim=3, channels=[8, 4], out_activation=None), latent_dim=3)
+    x = torch.rand(5, 1, 28, 28)
+    loss = vae._shared_step((x, torch.arange(5)), "train")
+    loss.backward()
+    assert torch.isfinite(loss) and vae.to_mean.weight.shape == (3, 8 * 7 * 7)
+    assert vae(x).shape == (5, 1, 28, 28) and 0 <= vae(x).min() and vae(x).max() <= 1
 
 
 def test_vit_refuses_a_patch_size_that_does_not_divide_28():
