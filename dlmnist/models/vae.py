@@ -21,7 +21,8 @@ class VAE(L.LightningModule):
 
     The loss per image is ``recon + beta_t * kl`` with ``recon = -log p(x|z)`` (one sample of z) and
     ``kl = KL(q(z|x) || N(0, I))``; ``beta_t`` rises linearly from 0 to ``beta`` over ``kl_warmup_steps``.
-    ``elbo = -(recon + kl)`` is logged whatever ``beta`` is, so runs with different ``beta`` compare.
+    ``elbo = -(recon + kl)`` is logged whatever ``beta`` is, so runs with different ``beta`` compare;
+    ``best.ckpt`` is chosen by ``val/loss`` (the objective with the full ``beta``), not by the ELBO.
 
     Args:
         encoder: image -> features ``(B, encoder.latent_dim)`` (e.g. ``DenseEncoder`` with ``latent_dim: 400``).
@@ -38,7 +39,7 @@ class VAE(L.LightningModule):
         lr, weight_decay, optimizer, schedule, warmup: as in :class:`~dlmnist.models.Classifier`.
     """
 
-    monitor = ("val/elbo", "max")
+    monitor = ("val/loss", "min")  # the beta-weighted objective: -ELBO for beta = 1, recon alone for beta = 0
 
     def __init__(
         self,
