@@ -1,0 +1,181 @@
+"""Variational autoencoder (Kingma & Welling, 2014) with an importance-weighted NLL estimate (Burda et al., 2016)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn as nn
+
+from dlmnist.losses import bernoulli_log_likelihood, gaussian_kl_standard_normal, gaussian_log_likelihood, log_normal
+from dlmnist.models.hparams import save_hparams
+from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+
+Likelihood = Literal["bernoulli", "gaussian"]
+
+
+class VAE(L.LightningModule):
+    """``encoder`` -> features -> mean and log-variance of q(z|x) -> z = mean + sigma * eps -> ``decoder`` -> p(x|z).
+
+    The loss per image is ``recon + beta_t * kl`` with ``recon = -log p(x|z)`` (one sample of z) and
+    ``kl = KL(q(z|x) || N(0, I))``; ``beta_t`` rises linearly from 0 to ``beta`` over ``kl_warmup_steps``.
+    ``elbo = -(recon + kl)`` is logged whatever ``beta`` is, so runs with different ``beta`` compare;
+    ``best.ckpt`` is chosen by ``val/loss`` (the objective with the full ``beta``), not by the ELBO.
+
+    Args:
+        encoder: image -> features ``(B, encoder.latent_dim)`` (e.g. ``DenseEncoder`` with ``latent_dim: 400``).
+        decoder: ``(B, latent_dim)`` -> image ``(B, 1, 28, 28)``; logits (no output activation) for ``bernoulli``.
+        latent_dim: size of z; must equal ``decoder.latent_dim``.
+        likelihood: ``bernoulli`` (cross-entropy on [0, 1] pixels) or ``gaussian`` (learned scalar sigma).
+        binarize: model binary images: training pixels are resampled as Bernoulli(intensity) at every step
+            (dynamic binarisation); validation/test pixels are binarised once per batch with a fixed seed, so
+            the reported ELBO and NLL are those of one fixed binary test set. False: grey pixels as targets.
+        beta: weight of the KL term (1: the ELBO; 0: a plain autoencoder with a noisy code).
+        kl_warmup_steps: optimizer steps over which the KL weight grows linearly from 0 to ``beta`` (0: none).
+        nll_samples: importance samples k of the test-time NLL estimate ``test/nll_iw`` (nats).
+        eval_seed: seed of the validation/test binarisation and of the pictures.
+        lr, weight_decay, optimizer, schedule, warmup: as in :class:`~dlmnist.models.Classifier`.
+    """
+
+    monitor = ("val/loss", "min")  # the beta-weighted objective: -ELBO for beta = 1, recon alone for beta = 0
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int = 16,
+        likelihood: Likelihood = "bernoulli",
+        binarize: bool = True,
+        beta: float = 1.0,
+        kl_warmup_steps: int = 0,
+        nll_samples: int = 100,
+        eval_seed: int = 0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer: OptimizerName = "adam",
+        schedule: ScheduleName = "cosine",
+        warmup: float = 0.1,
+    ) -> None:
+        super().__init__()
+        check_positive(latent_dim=latent_dim, lr=lr, nll_samples=nll_samples)
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if kl_warmup_steps < 0:
+            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        if not hasattr(encoder, "latent_dim"):
+            raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute (its feature size)")
+        if getattr(decoder, "latent_dim", latent_dim) != latent_dim:
+            raise ValueError(f"latent_dim={latent_dim} but the decoder takes latent_dim={decoder.latent_dim}")
+        last = [m for m in decoder.modules() if not list(m.children())][-1]
+        if likelihood == "bernoulli" and isinstance(last, nn.Sigmoid):
+            raise ValueError("likelihood='bernoulli' needs a decoder that outputs logits: set out_activation: null")
+        save_hparams(self, ("encoder", "decoder"))
+        self.encoder, self.decoder = encoder, decoder
+        self.to_mean = nn.Linear(encoder.latent_dim, latent_dim)
+        self.to_logvar = nn.Linear(encoder.latent_dim, latent_dim)
+        self.log_sigma = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" else None
+        self._test_images: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._test_codes: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)  # (B, features)
+        return self.to_mean(h), self.to_logvar(h)  # (B, latent_dim) each
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image in [0, 1] (B, 1, 28, 28) for codes z (B, latent_dim)."""
+        out = self.decoder(z)
+        return out.sigmoid() if self.log_sigma is None else out.clamp(0.0, 1.0)
+
+    def log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) (B,) from the decoder's raw output ``out`` (logits, or the Gaussian mean)."""
+        if self.log_sigma is None:
+            return bernoulli_log_likelihood(out, x)
+        return gaussian_log_likelihood(out, self.log_sigma, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x)[0])  # (B, 1, 28, 28) -> reconstruction from the posterior mean
+
+    def targets(self, x: torch.Tensor, stage: str, batch_idx: int = 0) -> torch.Tensor:
+        """The images modelled: binarised (fresh noise in training, seeded per batch otherwise) or as given."""
+        x = x.clamp(0.0, 1.0)
+        if not self.hparams.binarize:
+            return x
+        if stage == "train":
+            return torch.bernoulli(x)
+        g = torch.Generator().manual_seed(self.hparams.eval_seed * 100_003 + batch_idx)
+        return (torch.rand(x.shape, generator=g).to(x.device) < x).to(x.dtype)
+
+    def kl_weight(self, step: int) -> float:
+        """The KL weight at optimizer step ``step``: ``beta``, reached linearly over ``kl_warmup_steps``."""
+        steps = self.hparams.kl_warmup_steps
+        return self.hparams.beta * (min(1.0, step / steps) if steps else 1.0)
+
+    def _shared_step(self, batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
+        x, y = batch
+        x = self.targets(x, stage, batch_idx)  # (B, 1, 28, 28)
+        mean, logvar = self.encode(x)  # (B, L)
+        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # reparameterised sample (B, L)
+        recon = -self.log_likelihood(self.decoder(z), x)  # (B,)
+        kl = gaussian_kl_standard_normal(mean, logvar)  # (B,)
+        weight = self.kl_weight(self.global_step) if stage == "train" else self.hparams.beta
+        loss = (recon + weight * kl).mean()
+        on_step = stage == "train"
+        values = {"loss": loss, "recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}
+        for name, v in values.items():
+            self.log(f"{stage}/{name}", v, on_step=on_step, on_epoch=True, prog_bar=name in ("loss", "elbo"),
+                     batch_size=len(x), sync_dist=not on_step)  # fmt: skip
+        if stage == "test":
+            nll = self.importance_weighted_nll(x, self.hparams.nll_samples)
+            self.log("test/nll_iw", nll.mean(), on_epoch=True, batch_size=len(x), sync_dist=True)
+            if self.hparams.latent_dim == 2:
+                self._test_codes.append((mean.detach().cpu(), y.cpu()))
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train", batch_idx)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val", batch_idx)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._test_images = (batch[0][:64].clamp(0, 1), batch[1][:64])
+        self._shared_step(batch, "test", batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        from dlmnist.models.vae_figures import log_vae_figures
+
+        if self.trainer.is_global_zero and self._test_images is not None:
+            codes = None
+            if self._test_codes:
+                codes = tuple(torch.cat(parts) for parts in zip(*self._test_codes))  # (N, 2) means, (N,) digits
+            log_vae_figures(self, *self._test_images, codes=codes)
+        self._test_images, self._test_codes = None, []
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.encode(batch[0])[0]  # posterior means (B, latent_dim)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        return build_optimizer(self, self.parameters(), h.lr, h.weight_decay, h.optimizer, h.schedule, h.warmup)
+
+    @torch.no_grad()
+    def importance_weighted_nll(self, x: torch.Tensor, k: int, chunk: int = 20) -> torch.Tensor:
+        """-log p(x) (B,) in nats estimated with k importance samples from q(z|x):
+
+        log p(x) ~ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); a lower bound that tightens as k grows
+        (k = 1 gives the ELBO).
+        """
+        mean, logvar = self.encode(x)  # (B, L)
+        std = (0.5 * logvar).exp()
+        log_w = []
+        for c in [min(chunk, k - i) for i in range(0, k, chunk)]:
+            z = mean + std * torch.randn(c, *mean.shape, device=mean.device, dtype=mean.dtype)  # (c, B, L)
+            out = self.decoder(z.flatten(0, 1))  # (c * B, 1, 28, 28)
+            log_px = self.log_likelihood(out, x.expand(c, *x.shape).flatten(0, 1)).view(c, -1)  # (c, B)
+            log_w.append(log_px + log_normal(z) - log_normal(z, mean, logvar))  # (c, B)
+        return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))  # (B,)

@@ -1,0 +1,81 @@
+"""ViT: the Classifier with a VisionTransformer encoder whose architecture is given as the model's own arguments.
+
+Why a thin subclass: the training step, metrics (train/acc, val/acc, test/acc, losses), confusion matrix,
+predictions and optimizer are the Classifier's, unchanged. What the subclass adds is that the transformer's
+shape (``patch_size``, ``dim``, ``depth``, ...) are direct arguments (``--model.patch_size=7``) rather than a
+nested ``encoder`` block, and an attention-map picture at test time. The encoder itself is a plain
+``nn.Module`` (``dlmnist.nn.VisionTransformer``), so ``Classifier(encoder=VisionTransformer(...))`` works too.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dlmnist.models.classifier import Classifier
+from dlmnist.models.optim import OptimizerName, ScheduleName
+from dlmnist.nn.layers import Activation
+from dlmnist.nn.vit import Pool, VisionTransformer
+
+
+class ViT(Classifier):
+    """Vision Transformer classifier: patches -> ``depth`` blocks -> class token (or mean) -> head -> logits.
+
+    Args:
+        patch_size: side of the square patches; must divide 28.
+        dim: model width.
+        depth: number of transformer blocks.
+        heads: attention heads per block.
+        mlp_dim: hidden width of the blocks' MLPs.
+        dropout: dropout inside the transformer.
+        pool: ``cls`` token or ``mean`` over patch tokens.
+        attention_images: test images drawn in the attention-map picture (0 for none).
+        head_hidden, head_activation, head_dropout, num_classes, lr, weight_decay, optimizer, schedule,
+        warmup: as in :class:`~dlmnist.models.Classifier`.
+    """
+
+    def __init__(
+        self,
+        patch_size: int = 4,
+        dim: int = 64,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_dim: int = 128,
+        dropout: float = 0.1,
+        pool: Pool = "cls",
+        attention_images: int = 6,
+        head_hidden: list[int] = [],  # noqa: B006
+        head_activation: Activation = "relu",
+        head_dropout: float = 0.0,
+        num_classes: int = 10,
+        lr: float = 3e-3,
+        weight_decay: float = 0.05,
+        optimizer: OptimizerName = "adamw",
+        schedule: ScheduleName = "onecycle",
+        warmup: float = 0.2,
+    ) -> None:
+        if attention_images < 0:
+            raise ValueError(f"attention_images must be >= 0, got {attention_images}")
+        encoder = VisionTransformer(patch_size, dim, depth, heads, mlp_dim, dropout, pool)
+        head = (head_hidden, head_activation, head_dropout, num_classes)
+        super().__init__(encoder, *head, lr, weight_decay, optimizer, schedule, warmup)
+        self._attention_batch: torch.Tensor | None = None
+
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights of every layer for images ``x`` (B, 1, 28, 28): ``depth`` tensors (B, heads, n, n)."""
+        return self.encoder.attention_maps(x)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        if batch_idx == 0 and self.hparams.attention_images:
+            self._attention_batch = batch[0][: self.hparams.attention_images]
+        super().test_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        x, self._attention_batch = self._attention_batch, None
+        if x is not None and self.trainer.is_global_zero:
+            from dlmnist.callbacks.figures import log_figure
+            from dlmnist.callbacks.latent_figures import attention_figure
+
+            self.eval()
+            maps = [m.mean(dim=1).cpu() for m in self.attention_maps(x)]  # per layer (B, n, n), heads averaged
+            log_figure(self.trainer, "test/attention", attention_figure(x.cpu(), maps, self.encoder.patches.grid))

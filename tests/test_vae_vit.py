@@ -1,0 +1,118 @@
+"""VAE and ViT: argument checks, the NLL estimate, KL warm-up, binarisation, and a short real CLI run of each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dlmnist.models import VAE, ViT
+from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder
+
+from .conftest import CONFIGS, run_cli
+
+SHORT_FIT = ("--trainer.max_epochs=1", "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=1")
+
+
+def small_vae(**kw) -> VAE:
+    return VAE(DenseEncoder(latent_dim=32), DenseDecoder(latent_dim=4, hidden=[32], out_activation=None), 4, **kw)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"latent_dim": 3}, "latent_dim=3 but the decoder takes latent_dim=4"),
+        ({"beta": -1.0}, "beta must be >= 0"),
+        ({"nll_samples": 0}, "nll_samples must be positive"),
+        ({"kl_warmup_steps": -5}, "kl_warmup_steps"),
+    ],
+)
+def test_vae_refuses_bad_arguments(kwargs, message):
+    args = {"latent_dim": 4, **kwargs}
+    dec = DenseDecoder(latent_dim=4, out_activation=None)
+    with pytest.raises(ValueError, match=message):
+        VAE(DenseEncoder(latent_dim=8), dec, **args)
+
+
+def test_bernoulli_vae_needs_logits():
+    with pytest.raises(ValueError, match="out_activation: null"):
+        VAE(DenseEncoder(latent_dim=8), DenseDecoder(latent_dim=4, out_activation="sigmoid"), 4)
+
+
+def test_kl_warmup_is_linear():
+    vae = small_vae(beta=2.0, kl_warmup_steps=100)
+    assert [vae.kl_weight(s) for s in (0, 50, 100, 500)] == [0.0, 1.0, 2.0, 2.0]
+    assert small_vae(beta=4.0).kl_weight(0) == 4.0
+
+
+def test_binarisation_dynamic_in_training_fixed_in_evaluation():
+    vae = small_vae()
+    x = torch.rand(8, 1, 28, 28)
+    a, b = vae.targets(x, "train"), vae.targets(x, "train")
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b)
+    assert torch.equal(vae.targets(x, "test", 3), vae.targets(x, "test", 3))
+    assert torch.equal(small_vae(binarize=False).targets(x, "val"), x)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_importance_weighted_nll_tightens_with_k(likelihood):
+    torch.manual_seed(0)
+    dec = DenseDecoder(latent_dim=4, hidden=[32], out_activation=None if likelihood == "bernoulli" else "sigmoid")
+    vae = VAE(DenseEncoder(latent_dim=32), dec, 4, likelihood=likelihood).eval()
+    x = vae.targets(torch.rand(32, 1, 28, 28), "test")
+    nll_1, nll_200 = vae.importance_weighted_nll(x, 1).mean(), vae.importance_weighted_nll(x, 200).mean()
+    assert torch.isfinite(nll_200) and nll_200 < nll_1  # the bound tightens with more samples
+
+
+def test_conv_vae_from_the_shared_building_blocks():
+    enc = ConvEncoder(channels=[4, 8], latent_dim=None)  # flattened 8x7x7 feature map
+    vae = VAE(enc, ConvDecoder(latent_dim=3, channels=[8, 4], out_activation=None), latent_dim=3)
+    x = torch.rand(5, 1, 28, 28)
+    loss = vae._shared_step((x, torch.arange(5)), "train")
+    loss.backward()
+    assert torch.isfinite(loss) and vae.to_mean.weight.shape == (3, 8 * 7 * 7)
+    assert vae(x).shape == (5, 1, 28, 28) and 0 <= vae(x).min() and vae(x).max() <= 1
+
+
+def test_vit_refuses_a_patch_size_that_does_not_divide_28():
+    with pytest.raises(ValueError, match="patch_size must divide"):
+        ViT(patch_size=5)
+    with pytest.raises(ValueError, match="heads"):
+        ViT(dim=30, heads=4)
+
+
+def test_vit_attention_maps_for_an_image():
+    vit = ViT(patch_size=7, dim=16, depth=3, heads=2, mlp_dim=16).eval()
+    maps = vit.attention_maps(torch.rand(2, 1, 28, 28))
+    assert [tuple(m.shape) for m in maps] == [(2, 2, 17, 17)] * 3
+
+
+@pytest.mark.slow
+def test_vit_cli_fit_test_attention_figure_and_reload(mnist_dir, tmp_path):
+    common = ["-c", str(CONFIGS / "vit_small.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    run_cli("fit", *common, *SHORT_FIT)
+    run_cli("test", *common, "--trainer.limit_test_batches=1", "--ckpt_path=best")
+    run = tmp_path / "vit_small" / "version_0"
+    assert (run / "figures" / "test__attention.png").is_file()
+    assert set(json.loads((run / "test_metrics.json").read_text())) == {"test/acc", "test/loss"}
+    model = ViT.load_from_checkpoint(run / "checkpoints" / "best.ckpt")
+    assert model.hparams.patch_size == 7 and model.encoder.latent_dim == 32
+
+
+@pytest.mark.slow
+def test_vae_2d_cli_fit_test_figures_and_reload(mnist_dir, tmp_path):
+    common = ["-c", str(CONFIGS / "vae_2d.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    common += ["--model.nll_samples=3", "--data.eval_batch_size=200"]
+    run_cli("fit", *common, *SHORT_FIT)
+    run_cli("test", *common, "--trainer.limit_test_batches=2", "--ckpt_path=best")
+    run = tmp_path / "vae_2d" / "version_0"
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert {"test/elbo", "test/kl", "test/recon", "test/nll_iw"} <= set(metrics)
+    assert 0 < metrics["test/nll_iw"] < 784 * 0.7  # below a coin flip per pixel (ln 2 each)
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/recon_epoch", "train/kl_epoch", "train/elbo_epoch", "val/elbo"} <= set(header)
+    for name in ("prior_samples", "reconstructions", "interpolation", "manifold", "latent_scatter"):
+        assert (run / "figures" / f"test__{name}.png").is_file(), name
+    model = VAE.load_from_checkpoint(run / "checkpoints" / "best.ckpt")
+    assert model.hparams.latent_dim == 2 and model.encoder.latent_dim == 400
