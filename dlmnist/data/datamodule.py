@@ -1,0 +1,143 @@
+"""MNISTDataModule: MNIST or Fashion-MNIST held in memory, seeded train/val split, N-label subsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import lightning as L
+import torch
+from jsonargparse.typing import OpenUnitInterval, PositiveInt
+
+from dlmnist.data.idx import read_idx
+from dlmnist.data.loader import TensorBatches
+from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
+
+NUM_TRAIN_FILES = 60000
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """MNIST / Fashion-MNIST as in-memory tensors of shape (N, 1, 28, 28).
+
+    Args:
+        data_dir: folder holding ``<dataset>/`` with the four IDX files (fetched there if missing).
+        dataset: ``mnist`` or ``fashion_mnist``.
+        batch_size: training batch size (per process).
+        eval_batch_size: batch size of validation, test and predict.
+        val_fraction: share of the official training set held out for validation.
+        normalize: standardise with the data set's mean/std; false gives pixels in [0, 1].
+        train_subset: keep only this many labelled training examples (validation/test stay full).
+        subset_mode: ``first`` N of the training split, or ``balanced`` (N/10 per class, seeded).
+        seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch).
+        download: allow fetching missing files (torchvision, then the offline mirror).
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        dataset: Literal["mnist", "fashion_mnist"] = "mnist",
+        batch_size: PositiveInt = 256,
+        eval_batch_size: PositiveInt = 1000,
+        val_fraction: OpenUnitInterval = 0.2,
+        normalize: bool = True,
+        train_subset: Optional[PositiveInt] = None,
+        subset_mode: Literal["first", "balanced"] = "balanced",
+        seed: int = 42,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if train_subset is not None:
+            if train_subset < 1:
+                raise ValueError(f"train_subset must be a positive integer, got {train_subset}")
+            n_train = NUM_TRAIN_FILES - round(NUM_TRAIN_FILES * val_fraction)
+            if train_subset > n_train:
+                raise ValueError(
+                    f"train_subset={train_subset} is larger than the training split ({n_train} images "
+                    f"with val_fraction={val_fraction})"
+                )
+            if subset_mode == "balanced" and train_subset % 10:
+                raise ValueError(f"train_subset={train_subset} with subset_mode=balanced must be a multiple of 10")
+        self.save_hyperparameters()
+        self.spec = DATASETS[dataset]
+        self.data_dir = Path(data_dir)
+        self._loaded = False
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self.spec.name
+
+    def prepare_data(self) -> None:
+        ensure_files(self.data_dir, self.hparams.dataset, download=self.hparams.download)
+
+    def _to_float(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28) in [0, 1]
+        if self.hparams.normalize:
+            x.sub_(self.spec.mean).div_(self.spec.std)
+        return x
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self._loaded:
+            return
+        ensure_files(self.data_dir, self.hparams.dataset, download=False)  # verified before parsing
+        images, labels = read_idx(self.folder / TRAIN_IMAGES), read_idx(self.folder / TRAIN_LABELS).long()
+        if len(images) != len(labels):
+            raise ValueError(f"{self.folder}: {len(images)} training images but {len(labels)} labels")
+        n_train = len(images) - round(len(images) * self.hparams.val_fraction)
+        if self.hparams.train_subset is not None and self.hparams.train_subset > n_train:
+            raise ValueError(f"train_subset={self.hparams.train_subset} is larger than the training split ({n_train})")
+        x = self._to_float(images)
+        n_val = round(len(x) * self.hparams.val_fraction)
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.seed))
+        val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+        if self.hparams.train_subset is not None:
+            train_idx = self._subset(train_idx, labels[train_idx])
+        self.train_x, self.train_y = x[train_idx], labels[train_idx]
+        self.val_x, self.val_y = x[val_idx], labels[val_idx]
+        self.train_indices = train_idx  # positions in the official training set
+        self.test_x = self._to_float(read_idx(self.folder / TEST_IMAGES))
+        self.test_y = read_idx(self.folder / TEST_LABELS).long()
+        self._loaded = True
+
+    def _subset(self, idx: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        n = self.hparams.train_subset
+        if self.hparams.subset_mode == "first":
+            return idx[:n]
+        g = torch.Generator().manual_seed(self.hparams.seed + 1)
+        picks = []
+        for c in range(10):
+            members = idx[labels == c]
+            if len(members) < n // 10:
+                raise ValueError(f"train_subset={n}: class {c} has only {len(members)} training images")
+            picks.append(members[torch.randperm(len(members), generator=g)[: n // 10]])
+        return torch.cat(picks).sort().values
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _batches(self, x, y, batch_size, shuffle=False) -> TensorBatches:
+        rank, world = self._rank_world()
+        return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches(self.train_x, self.train_y, self.hparams.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches(self.val_x, self.val_y, self.hparams.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches(self.test_x, self.test_y, self.hparams.eval_batch_size)
+
+    def predict_dataloader(self) -> TensorBatches:
+        return self._batches(self.test_x, self.test_y, self.hparams.eval_batch_size)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to pixels in [0, 1] (for pictures)."""
+        return (x * self.spec.std + self.spec.mean) if self.hparams.normalize else x
