@@ -22,6 +22,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.data import DataError, MNISTDataModule
+from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
@@ -191,7 +192,7 @@ def main(args: Any = None) -> None:
         raise SystemExit(_run_extra(argv[0], argv[1:]))
     try:
         DLMNISTCLI(args=None if args is None else argv)
-    except DataError as e:
+    except (DataError, EncoderCheckpointError) as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except SystemExit as e:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from dlmnist.data.idx import encode_idx
 from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
@@ -46,3 +48,34 @@ def run_cli(*args: str) -> None:
     from dlmnist.cli import main
 
     main(list(args))
+
+
+RUN_REF = re.compile(r"^runs/([^/]+)/")  # a model argument pointing into another experiment's runs
+
+
+def train_prerequisites(config: Path, data_dir: Path, runs_dir: Path) -> list[str]:
+    """Train (a few steps) every experiment whose run a config's model arguments point to, e.g.
+    ``encoder_checkpoint: runs/ae_conv/version_*/checkpoints/best.ckpt``, under ``runs_dir``; return
+    the ``--model.init_args.<key>=<runs_dir>/...`` overrides that point the config at those runs."""
+    init_args = (yaml.safe_load(config.read_text())["model"].get("init_args") or {}).items()
+    overrides = []
+    for key, value in init_args:
+        match = RUN_REF.match(value) if isinstance(value, str) else None
+        if match is None:
+            continue
+        prerequisite = CONFIGS / f"{match.group(1)}.yaml"
+        assert prerequisite.is_file(), f"{config.name}: {key} points to runs of {prerequisite.name}, which is missing"
+        run_cli(
+            "fit",
+            "-c",
+            str(prerequisite),
+            *train_prerequisites(prerequisite, data_dir, runs_dir),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            "--trainer.enable_progress_bar=false",
+            f"--data.data_dir={data_dir}",
+            f"--runs_dir={runs_dir}",
+        )
+        overrides.append(f"--model.init_args.{key}={runs_dir / value[len('runs/') :]}")
+    return overrides

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 import torch
+import yaml
 
-from .conftest import CONFIGS, ROOT, run_cli
+from .conftest import CONFIGS, ROOT, run_cli, train_prerequisites
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))
 OVERLAYS = sorted(p for p in CONFIGS.glob("*/*.yaml"))
@@ -18,10 +19,12 @@ NEEDS_GPU = {"gpu.yaml"}
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
+    # a config that starts from another experiment's checkpoint gets a short run of that experiment first
     run_cli(
         "fit",
         "-c",
         str(config),
+        *train_prerequisites(config, mnist_dir, tmp_path),
         "--trainer.fast_dev_run=true",
         f"--data.data_dir={mnist_dir}",
         f"--runs_dir={tmp_path}",
@@ -29,9 +32,11 @@ def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, tmp_path, monkeypatch, capsys):
+def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_data, tmp_path, monkeypatch, capsys):
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(overlay)]
-    args += [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    # an overlay switching to another data set (Fashion-MNIST) runs on the small fake set of that name
+    dataset = (yaml.safe_load(overlay.read_text()).get("data") or {}).get("dataset", "mnist")
+    args += [f"--data.data_dir={mnist_dir if dataset == 'mnist' else fake_data}", f"--runs_dir={tmp_path}"]
     if overlay.name in NEEDS_GPU and not torch.cuda.is_available():
         with pytest.raises(SystemExit) as e:  # no GPU here: check that it parses and resolves
             run_cli("fit", *args, "--print_config")
