@@ -176,7 +176,10 @@ class DLMNISTCLI(LightningCLI):
 
 # Commands beside LightningCLI's fit/validate/test/predict: name -> "module:function" taking argv, returning
 # an exit code. Imported only when used, so that `dlmnist --help` stays fast.
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
+    "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
+}
 
 
 def _run_extra(name: str, argv: list[str]) -> int:
