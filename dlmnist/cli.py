@@ -179,6 +179,7 @@ class DLMNISTCLI(LightningCLI):
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
     "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
+    "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
 }
 
 
