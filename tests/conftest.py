@@ -53,29 +53,37 @@ def run_cli(*args: str) -> None:
 RUN_REF = re.compile(r"^runs/([^/]+)/")  # a model argument pointing into another experiment's runs
 
 
-def train_prerequisites(config: Path, data_dir: Path, runs_dir: Path) -> list[str]:
-    """Train (a few steps) every experiment whose run a config's model arguments point to, e.g.
-    ``encoder_checkpoint: runs/ae_conv/version_*/checkpoints/best.ckpt``, under ``runs_dir``; return
-    the ``--model.init_args.<key>=<runs_dir>/...`` overrides that point the config at those runs."""
-    init_args = (yaml.safe_load(config.read_text())["model"].get("init_args") or {}).items()
-    overrides = []
-    for key, value in init_args:
-        match = RUN_REF.match(value) if isinstance(value, str) else None
-        if match is None:
-            continue
-        prerequisite = CONFIGS / f"{match.group(1)}.yaml"
-        assert prerequisite.is_file(), f"{config.name}: {key} points to runs of {prerequisite.name}, which is missing"
-        run_cli(
-            "fit",
-            "-c",
-            str(prerequisite),
-            *train_prerequisites(prerequisite, data_dir, runs_dir),
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=2",
-            "--trainer.limit_val_batches=1",
-            "--trainer.enable_progress_bar=false",
-            f"--data.data_dir={data_dir}",
-            f"--runs_dir={runs_dir}",
-        )
-        overrides.append(f"--model.init_args.{key}={runs_dir / value[len('runs/') :]}")
+@pytest.fixture(scope="session")
+def prerequisite_runs(tmp_path_factory, mnist_dir):
+    """``overrides(config)``: train (a few steps, once per session) every experiment whose run a config's
+    model arguments point to, e.g. ``encoder_checkpoint: runs/ae_conv/version_*/checkpoints/best.ckpt``;
+    return the ``--model.init_args.<key>=<session runs>/...`` overrides that point the config at them."""
+    runs_dir = tmp_path_factory.mktemp("prerequisite_runs")
+    trained: set[str] = set()
+
+    def overrides(config: Path) -> list[str]:
+        args = []
+        for key, value in (yaml.safe_load(config.read_text())["model"].get("init_args") or {}).items():
+            match = RUN_REF.match(value) if isinstance(value, str) else None
+            if match is None:
+                continue
+            prerequisite = CONFIGS / f"{match.group(1)}.yaml"
+            assert prerequisite.is_file(), f"{config.name}: {key} points to runs of {prerequisite.name}: missing"
+            if prerequisite.stem not in trained:
+                run_cli(
+                    "fit",
+                    "-c",
+                    str(prerequisite),
+                    *overrides(prerequisite),
+                    "--trainer.max_epochs=1",
+                    "--trainer.limit_train_batches=2",
+                    "--trainer.limit_val_batches=1",
+                    "--trainer.enable_progress_bar=false",
+                    f"--data.data_dir={mnist_dir}",
+                    f"--runs_dir={runs_dir}",
+                )
+                trained.add(prerequisite.stem)
+            args.append(f"--model.init_args.{key}={runs_dir / value[len('runs/') :]}")
+        return args
+
     return overrides

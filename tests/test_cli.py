@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from .conftest import CONFIGS, ROOT, run_cli, train_prerequisites
+from .conftest import CONFIGS, ROOT, run_cli
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))
 OVERLAYS = sorted(p for p in CONFIGS.glob("*/*.yaml"))
@@ -18,13 +18,13 @@ NEEDS_GPU = {"gpu.yaml"}
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
-def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
+def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path, prerequisite_runs):
     # a config that starts from another experiment's checkpoint gets a short run of that experiment first
     run_cli(
         "fit",
         "-c",
         str(config),
-        *train_prerequisites(config, mnist_dir, tmp_path),
+        *prerequisite_runs(config),
         "--trainer.fast_dev_run=true",
         f"--data.data_dir={mnist_dir}",
         f"--runs_dir={tmp_path}",

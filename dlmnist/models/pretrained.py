@@ -23,6 +23,7 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+from lightning.pytorch.utilities import rank_zero_info
 
 
 class EncoderCheckpointError(ValueError):
@@ -91,7 +92,9 @@ class PretrainedEncoder:
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.encoder_checkpoint is not None:
-            load_encoder(self.encoder, self.encoder_checkpoint)
+            file = load_encoder(self.encoder, self.encoder_checkpoint)
+            frozen = "frozen" if self.freeze_encoder else "fine-tuned"
+            rank_zero_info(f"encoder weights loaded from {file} ({frozen})")
         super().setup(stage)
 
     def train(self, mode: bool = True):
