@@ -34,11 +34,11 @@ train:  ## make train CONFIG=configs/cnn.yaml
 bench:  ## dlmnist vs the usual recipe, side by side (about 15 min on 2 cores); writes benchmarks/results.json
 	$(BIN)/python -m benchmarks.bench
 
-experiments:  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
+experiments: data-fashion  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
 	$(BIN)/dlmnist suite
 	$(BIN)/dlmnist report --runs_dir runs
 
-experiments-quick:  ## the same graph on a few batches per phase, into runs-quick/ (CI); report into reports/
+experiments-quick: data-fashion  ## the same graph on a few batches per phase, into runs-quick/ (CI); report into reports/
 	$(BIN)/dlmnist suite --quick
 	$(BIN)/dlmnist report --runs_dir runs-quick
 

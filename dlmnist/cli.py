@@ -30,6 +30,7 @@ from dlmnist.callbacks.safety import (
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.data import DataError, MNISTDataModule
+from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
@@ -215,6 +216,9 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "suite": ("dlmnist.suite.runner:main", "run every experiment of configs/suite.yaml in dependency order"),
     "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
     "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
+    "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
+    "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
+    "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
 }
 
 
@@ -231,7 +235,7 @@ def main(args: Any = None) -> None:
         raise SystemExit(_run_extra(argv[0], argv[1:]))
     try:
         DLMNISTCLI(args=None if args is None else argv)
-    except DataError as e:
+    except (DataError, EncoderCheckpointError) as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except NonFiniteLossError as e:

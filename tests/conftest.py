@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,42 @@ def run_cli(*args: str) -> None:
     from dlmnist.cli import main
 
     main(list(args))
+
+
+RUN_REF = re.compile(r"^runs/([^/]+)/")  # a model argument pointing into another experiment's runs
+
+
+@pytest.fixture(scope="session")
+def prerequisite_runs(tmp_path_factory, mnist_dir):
+    """``overrides(config)``: train (a few steps, once per session) every experiment whose run a config's
+    model arguments point to, e.g. ``encoder_checkpoint: runs/ae_conv/version_*/checkpoints/best.ckpt``;
+    return the ``--model.init_args.<key>=<session runs>/...`` overrides that point the config at them."""
+    runs_dir = tmp_path_factory.mktemp("prerequisite_runs")
+    trained: set[str] = set()
+
+    def overrides(config: Path) -> list[str]:
+        args = []
+        for key, value in (yaml.safe_load(config.read_text())["model"].get("init_args") or {}).items():
+            match = RUN_REF.match(value) if isinstance(value, str) else None
+            if match is None:
+                continue
+            prerequisite = CONFIGS / f"{match.group(1)}.yaml"
+            assert prerequisite.is_file(), f"{config.name}: {key} points to runs of {prerequisite.name}: missing"
+            if prerequisite.stem not in trained:
+                run_cli(
+                    "fit",
+                    "-c",
+                    str(prerequisite),
+                    *overrides(prerequisite),
+                    "--trainer.max_epochs=1",
+                    "--trainer.limit_train_batches=2",
+                    "--trainer.limit_val_batches=1",
+                    "--trainer.enable_progress_bar=false",
+                    f"--data.data_dir={mnist_dir}",
+                    f"--runs_dir={runs_dir}",
+                )
+                trained.add(prerequisite.stem)
+            args.append(f"--model.init_args.{key}={runs_dir / value[len('runs/') :]}")
+        return args
+
+    return overrides

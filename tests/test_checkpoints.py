@@ -14,11 +14,12 @@ from .conftest import EXPERIMENT_CONFIGS, config_id, run_cli
 EXPERIMENTS = EXPERIMENT_CONFIGS
 
 
-def fit_one_step(config, data_dir, runs) -> dict:
+def fit_one_step(config, data_dir, runs, extra=()) -> dict:
     run_cli(
         "fit",
         "-c",
         str(config),
+        *extra,
         f"--data.data_dir={data_dir}",
         f"--runs_dir={runs}",
         "--trainer.max_steps=1",
@@ -30,8 +31,10 @@ def fit_one_step(config, data_dir, runs) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=config_id)
-def test_every_model_reloads_with_load_from_checkpoint_and_gives_the_same_outputs(config, mnist_dir, tmp_path):
-    ckpt = fit_one_step(config, mnist_dir, tmp_path)
+def test_every_model_reloads_with_load_from_checkpoint_and_gives_the_same_outputs(
+    config, mnist_dir, tmp_path, prerequisite_runs
+):
+    ckpt = fit_one_step(config, mnist_dir, tmp_path, prerequisite_runs(config))
     reloaded = L.LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()  # class from the checkpoint
     built = model_from_config(config)
     built.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])

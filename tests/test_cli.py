@@ -16,11 +16,13 @@ NEEDS_GPU = {"gpu.yaml"}
 
 
 @pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
-def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path):
+def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path, prerequisite_runs):
+    # a config that starts from another experiment's checkpoint gets a short run of that experiment first
     run_cli(
         "fit",
         "-c",
         str(config),
+        *prerequisite_runs(config),
         "--trainer.fast_dev_run=true",
         f"--data.data_dir={mnist_dir}",
         f"--runs_dir={tmp_path}",
@@ -34,9 +36,11 @@ def starts_several_processes(overlay) -> bool:
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_CONFIGS, ids=config_id)
-def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, tmp_path, monkeypatch, capsys):
+def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_data, tmp_path, monkeypatch, capsys):
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(overlay)]
-    args += [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    # an overlay switching to another data set (Fashion-MNIST) runs on the small fake set of that name
+    dataset = ((yaml.safe_load(overlay.read_text()) or {}).get("data") or {}).get("dataset", "mnist")
+    args += [f"--data.data_dir={mnist_dir if dataset == 'mnist' else fake_data}", f"--runs_dir={tmp_path}"]
     several = starts_several_processes(overlay)  # these start processes of their own: tests/test_ddp.py runs one
     if several or (overlay.name in NEEDS_GPU and not torch.cuda.is_available()):
         with pytest.raises(SystemExit) as e:  # no GPU here / not in-process: check that it parses and resolves

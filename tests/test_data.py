@@ -152,3 +152,16 @@ def test_loader_shards_are_disjoint_and_cover_the_epoch(n, world):
     assert len({len(s) for s in shards}) == 1  # same number of batches on every process
     flat = [i for s in seen for i in s]
     assert sorted(flat) == list(range(n))  # nothing lost, nothing repeated
+
+
+def test_exclude_classes_leaves_digits_out_of_train_and_val_only(fake_data):
+    full = make(fake_data)
+    dm = make(fake_data, exclude_classes=[9, 3])
+    assert dm.exclude_classes == [3, 9]
+    for y in (dm.train_y, dm.val_y):
+        assert not torch.isin(y, torch.tensor([3, 9])).any()
+    assert len(dm.train_x) + len(dm.val_x) == len(full.train_x) + len(full.val_x) - 120
+    assert torch.equal(dm.test_y, full.test_y)  # the test set keeps every digit
+    for bad in ([10], list(range(10))):
+        with pytest.raises(ValueError, match="exclude_classes"):
+            MNISTDataModule(exclude_classes=bad)

@@ -12,9 +12,9 @@ from dlmnist.analysis.summarize import format_summary
 from dlmnist.analysis.walk import summarize_module
 from dlmnist.config import model_from_config
 
-from .conftest import CONFIGS, run_cli
+from .conftest import CONFIGS, EXPERIMENT_CONFIGS, config_id, run_cli
 
-EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
+EXPERIMENTS = EXPERIMENT_CONFIGS
 
 
 def _summarize(capsys, *args: str) -> tuple[int, str, str]:
@@ -24,7 +24,7 @@ def _summarize(capsys, *args: str) -> tuple[int, str, str]:
     return e.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", EXPERIMENTS, ids=config_id)
 def test_every_config_summarizes_with_all_shapes_agreeing(config, capsys):
     code, out, err = _summarize(capsys, "-c", str(config))
     assert code == 0, err

@@ -23,9 +23,8 @@ def _pyplot():
 def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
     """Save ``fig`` as ``<run>/figures/<key with / as __>.png`` and log it to W&B / TensorBoard if present."""
     plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    path = atomic_write_bytes(run_dir(trainer) / "figures" / f"{key.replace('/', '__')}.png", buf.getvalue())
+    path = run_dir(trainer) / "figures" / f"{key.replace('/', '__')}.png"
+    atomic_write_bytes(path, figure_png(fig, close=False))
     for logger in trainer.loggers:
         kind = type(logger).__name__
         if kind == "WandbLogger":
@@ -34,6 +33,15 @@ def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
             logger.experiment.add_figure(key, fig, global_step=trainer.global_step)
     plt.close(fig)
     return path
+
+
+def figure_png(fig, close: bool = True) -> bytes:
+    """The figure as PNG bytes (closed afterwards unless ``close=False``)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    if close:
+        _pyplot().close(fig)
+    return buf.getvalue()
 
 
 def confusion_figure(cm: torch.Tensor, classes: list[str] | None = None):
@@ -52,4 +60,32 @@ def confusion_figure(cm: torch.Tensor, classes: list[str] | None = None):
     ax.set(xlabel="predicted", ylabel="true")
     acc = cm.diag().sum().item() / max(cm.sum().item(), 1)
     ax.set_title(f"confusion matrix (accuracy {acc:.4f})")
+    return fig
+
+
+def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
+    """``(N, 1, H, W)`` images in [0, 1] -> one ``(rows*H, ncols*W)`` picture, a 1-pixel gray line between tiles."""
+    n, _, h, w = images.shape
+    rows = -(-n // ncols)
+    out = torch.full((rows * (h + 1) - 1, ncols * (w + 1) - 1), 0.5)
+    for i, img in enumerate(images[:, 0].float().clamp(0, 1).cpu()):
+        r, c = divmod(i, ncols)
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = img
+    return out
+
+
+def panels_figure(panels: list[tuple[str, torch.Tensor]], ncols: int = 8, side_by_side: bool = True):
+    """One tiled panel of images per ``(title, (N, 1, H, W) images)``: e.g. inputs beside their reconstructions."""
+    plt = _pyplot()
+    pictures = [(title, tile(images, ncols)) for title, images in panels]
+    h, w = pictures[0][1].shape
+    k = len(pictures)
+    grid = (1, k) if side_by_side else (k, 1)
+    scale = 1 / 40  # inches per pixel
+    size = (w * scale * k + 0.3 * k, h * scale + 0.5) if side_by_side else (w * scale, (h * scale + 0.4) * k)
+    fig, axes = plt.subplots(*grid, figsize=size, squeeze=False)
+    for ax, (title, picture) in zip(axes.flat, pictures):
+        ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
     return fig

@@ -28,6 +28,8 @@ class MNISTDataModule(L.LightningDataModule):
         normalize: standardise with the data set's mean/std; false gives pixels in [0, 1].
         train_subset: keep only this many labelled training examples (validation/test stay full).
         subset_mode: ``first`` N of the training split, or ``balanced`` (N/10 per class, seeded).
+        exclude_classes: digits left out of training and validation (the test set keeps them), e.g. ``[9]``
+            for anomaly detection: models can read them back as ``exclude_classes``.
         seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch).
         download: allow fetching missing files (torchvision, then the offline mirror).
     """
@@ -42,6 +44,7 @@ class MNISTDataModule(L.LightningDataModule):
         normalize: bool = True,
         train_subset: Optional[PositiveInt] = None,
         subset_mode: Literal["first", "balanced"] = "balanced",
+        exclude_classes: list[int] = [],  # noqa: B006 (jsonargparse reads the default)
         seed: int = 42,
         download: bool = True,
     ) -> None:
@@ -64,7 +67,10 @@ class MNISTDataModule(L.LightningDataModule):
                 )
             if subset_mode == "balanced" and train_subset % 10:
                 raise ValueError(f"train_subset={train_subset} with subset_mode=balanced must be a multiple of 10")
+        if any(not 0 <= c <= 9 for c in exclude_classes) or len(set(exclude_classes)) >= 10:
+            raise ValueError(f"exclude_classes must be some (not all) of the classes 0..9, got {exclude_classes}")
         self.save_hyperparameters()
+        self.exclude_classes = sorted(set(exclude_classes))
         self.spec = DATASETS[dataset]
         self.data_dir = Path(data_dir)
         self._loaded = False
@@ -96,6 +102,10 @@ class MNISTDataModule(L.LightningDataModule):
         n_val = round(len(x) * self.hparams.val_fraction)
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.seed))
         val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+        if self.exclude_classes:
+            excluded = torch.tensor(self.exclude_classes)
+            val_idx = val_idx[~torch.isin(labels[val_idx], excluded)]
+            train_idx = train_idx[~torch.isin(labels[train_idx], excluded)]
         if self.hparams.train_subset is not None:
             train_idx = self._subset(train_idx, labels[train_idx])
         self.train_x, self.train_y = x[train_idx], labels[train_idx]

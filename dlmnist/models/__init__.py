@@ -1,6 +1,8 @@
+from dlmnist.models.autoencoder import AutoEncoder
 from dlmnist.models.classifier import Classifier
+from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
 from dlmnist.models.vit import ViT
 
-__all__ = ["VAE", "Classifier", "StackedAutoEncoder", "ViT"]
+__all__ = ["VAE", "AutoEncoder", "Classifier", "EncoderCheckpointError", "StackedAutoEncoder", "ViT", "load_encoder"]

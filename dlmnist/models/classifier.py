@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import lightning as L
 import torch
@@ -12,10 +13,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from dlmnist.models.hparams import save_hparams
 from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+from dlmnist.models.pretrained import PretrainedEncoder
 from dlmnist.nn.layers import MLP, Activation, check_dropout
 
 
-class Classifier(L.LightningModule):
+class Classifier(PretrainedEncoder, L.LightningModule):
     """Cross-entropy classifier: ``encoder`` -> features ``(B, latent_dim)`` -> MLP head -> logits.
 
     Args:
@@ -29,6 +31,9 @@ class Classifier(L.LightningModule):
         optimizer: ``adamw``, ``adam`` or ``sgd`` (Nesterov momentum 0.9).
         schedule: ``onecycle``, ``cosine`` or ``constant``, stepped every batch.
         warmup: share of the run spent warming up (one-cycle).
+        encoder_checkpoint: start the encoder from this checkpoint's ``encoder.*`` weights, e.g. a conv
+            autoencoder's (see ``dlmnist.models.pretrained``); fine-tuned unless ``freeze_encoder``.
+        freeze_encoder: keep the encoder fixed (no gradients, eval mode): only the head learns.
     """
 
     monitor = ("val/acc", "max")  # what best.ckpt is chosen by
@@ -45,6 +50,8 @@ class Classifier(L.LightningModule):
         optimizer: OptimizerName = "adamw",
         schedule: ScheduleName = "onecycle",
         warmup: float = 0.2,
+        encoder_checkpoint: Optional[str] = None,
+        freeze_encoder: bool = False,
     ) -> None:
         super().__init__()
         check_positive(lr=lr, num_classes=num_classes)
@@ -58,6 +65,7 @@ class Classifier(L.LightningModule):
             {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}
         )
         self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.init_encoder(encoder_checkpoint, freeze_encoder)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, 1, 28, 28) -> (B, num_classes) logits

@@ -96,9 +96,9 @@ class ConvEncoder(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.feature_shape = (c_in, size, size)  # (C, H, W) of the last feature map
         flat = c_in * size * size
-        head: list[nn.Module] = [nn.Flatten()]
-        if dropout:
-            head.append(nn.Dropout(dropout))
+        # the dropout layer is always there (p=0 is the identity), so that the state dict's names do not
+        # depend on it and a pretrained encoder loads into one with another dropout
+        head: list[nn.Module] = [nn.Flatten(), nn.Dropout(dropout)]
         if latent_dim is not None:
             head.append(nn.Linear(flat, latent_dim))
             if latent_activation:
