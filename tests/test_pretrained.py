@@ -112,7 +112,8 @@ def test_glob_picks_the_newest_version(tmp_path, classifier_ckpt):
 @pytest.mark.slow
 def test_cli_start_up_errors_name_the_path_or_the_layer(mnist_dir, tmp_path, capsys):
     common = [f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}", "--trainer.fast_dev_run=true"]
-    run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), *common)  # encoder with a 256-d code, not the AE's 12
+    short = ["--trainer.max_steps=1", "--trainer.limit_val_batches=1"]  # fast_dev_run writes no checkpoint
+    run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), *common[:2], *short)  # encoder with a 256-d code, not the AE's 12
     cnn_ckpt = tmp_path / "cnn" / "version_0" / "checkpoints" / "last.ckpt"
     config = str(CONFIGS / "decoder_frozen.yaml")
     for ckpt, message in [

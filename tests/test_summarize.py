@@ -36,11 +36,11 @@ def test_every_config_summarizes_with_all_shapes_agreeing(config, capsys):
 def test_lenet5_table(capsys):
     code, out, _ = _summarize(capsys, "-c", str(CONFIGS / "lenet5.yaml"))
     rows = {line.split()[1]: line.split() for line in out.splitlines() if line[:3].strip().isdigit()}
-    conv1, pool2, fc = rows["encoder.features.0.conv"], rows["encoder.features.1.pool"], rows["encoder.to_latent.1"]
+    conv1, pool2, fc = rows["encoder.features.0.conv"], rows["encoder.features.1.pool"], rows["encoder.to_latent.2"]
     assert conv1[2:] == ["Conv2d", "5x5", "p2", "6x28x28", "156", "5x5", "1", "ok"]
     assert pool2[-5:] == ["16x5x5", "0", "16x16", "4", "ok"]
     assert fc[-6:] == ["120", "48,120", "whole", "input", "-", "ok"]
-    assert "12 of 12 computed output shapes agree" in out and "61,706 in the model" in out
+    assert "13 of 13 computed output shapes agree" in out and "61,706 in the model" in out
     assert "floor((28 + 2*2 - 5) / 1) + 1 = 28" in out and "(5*5*6 + 1) * 16 = 2416" in out
 
 
