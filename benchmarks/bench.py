@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -197,8 +197,13 @@ def time_to_99(seeds: list[int]) -> dict:
 
 # ---- memory and start-up -----------------------------------------------------------------------
 def peak_rss_mb() -> dict:
+    """Peak resident memory of one `dlmnist fit -c configs/cnn.yaml` epoch, of that process alone.
+
+    os.wait4 gives the rusage of this one child; RUSAGE_CHILDREN would also count the DataLoader workers
+    that the data benchmark forked from this (large) process.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
+        proc = subprocess.Popen(
             [
                 *DL,
                 "fit",
@@ -209,19 +214,30 @@ def peak_rss_mb() -> dict:
                 "--trainer.max_epochs=1",
                 "--trainer.enable_progress_bar=false",
             ],
-            check=True,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+        with proc.stderr:
+            err = proc.stderr.read().decode(errors="replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise RuntimeError(f"dlmnist fit failed (exit {proc.returncode}):\n{err[-2000:]}")
+    return {"peak_rss_mb": round(usage.ru_maxrss / 1024)}
+
+
+def _median_wall_s(argv: list[str], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([*DL, *argv], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 2)
 
 
 def cli_startup() -> dict:
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        subprocess.run([*DL, "--help"], check=True, capture_output=True)
-        times.append(time.perf_counter() - t)
-    return {"cli_startup_s": round(statistics.median(times), 2)}
+    """`dlmnist --help` (the target), and for the record `dlmnist fit --help`, which imports Lightning."""
+    return {"cli_startup_s": _median_wall_s(["--help"]), "cli_fit_help_s": _median_wall_s(["fit", "--help"])}
 
 
 PARTS = {"data": data_throughput, "overhead": fit_overhead, "t99": None, "rss": peak_rss_mb, "startup": cli_startup}
@@ -257,7 +273,8 @@ def print_table(r: dict) -> None:
         ("baseline_time_to_99_s", "", r.get("baseline_time_to_99_s")),
         ("time_to_99_ratio", ">= 50", r.get("time_to_99_ratio")),
         ("peak_rss_mb", "<= 1500", r.get("peak_rss_mb")),
-        ("cli_startup_s", "<= 3", r.get("cli_startup_s")),
+        ("cli_startup_s (--help)", "<= 3", r.get("cli_startup_s")),
+        ("cli_fit_help_s (fit --help)", "", r.get("cli_fit_help_s")),
     ]
     print(f"\n{'metric':<28}{'target':<10}measured   ({r['date']}, {r['machine']})")
     for name, target, value in rows:

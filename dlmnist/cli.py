@@ -30,6 +30,7 @@ from dlmnist.callbacks.safety import (
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.data import DataError, MNISTDataModule
+from dlmnist.entry import EXTRA_COMMANDS, run_extra
 from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -209,30 +210,10 @@ class DLMNISTCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-# Commands beside LightningCLI's fit/validate/test/predict: name -> "module:function" taking argv, returning
-# an exit code. Imported only when used, so that `dlmnist --help` stays fast.
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
-    "summarize": ("dlmnist.analysis.summarize:main", "model layer by layer: shapes, params, receptive field"),
-    "suite": ("dlmnist.suite.runner:main", "run every experiment of configs/suite.yaml in dependency order"),
-    "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
-    "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
-    "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
-    "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
-    "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
-}
-
-
-def _run_extra(name: str, argv: list[str]) -> int:
-    import importlib
-
-    module, func = EXTRA_COMMANDS[name][0].split(":")  # ("dlmnist.analysis.summarize:main", "help text")
-    return int(getattr(importlib.import_module(module), func)(argv) or 0)
-
-
 def main(args: Any = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] in EXTRA_COMMANDS:
-        raise SystemExit(_run_extra(argv[0], argv[1:]))
+        raise SystemExit(run_extra(argv[0], argv[1:]))
     try:
         DLMNISTCLI(args=None if args is None else argv)
     except (DataError, EncoderCheckpointError) as e:

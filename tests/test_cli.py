@@ -146,7 +146,48 @@ def test_missing_config_file_is_named(tmp_path, capsys):
 
 def test_console_script_lists_subcommands():
     exe = ROOT / ".venv" / "bin" / "dlmnist"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dlmnist.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dlmnist.entry"]
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True).stdout
-    for sub in ("fit", "validate", "test", "predict"):
-        assert sub in out
+    for sub in ("fit", "validate", "test", "predict", "suite", "report", "summarize"):
+        assert f"\n  {sub} " in out
+
+
+def test_top_level_help_lists_exactly_lightnings_subcommands():
+    from lightning.pytorch.cli import LightningCLI
+
+    from dlmnist.entry import EXTRA_COMMANDS, LIGHTNING_COMMANDS
+
+    assert list(LIGHTNING_COMMANDS) == list(LightningCLI.subcommands())
+    assert not set(EXTRA_COMMANDS) & set(LIGHTNING_COMMANDS)
+
+
+@pytest.mark.parametrize("name", ["summarize", "suite", "report", "tune", "latent", "compare", "curves"])
+def test_every_extra_command_resolves_to_a_function(name):
+    import importlib
+
+    from dlmnist.entry import EXTRA_COMMANDS
+
+    module, func = EXTRA_COMMANDS[name][0].split(":")
+    assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_top_level_help_imports_neither_torch_nor_lightning():
+    code = (
+        "import sys\n"
+        "from dlmnist.entry import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'lightning', 'torchvision', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "HEAVY []" in out
+    assert "usage: dlmnist" in out
+
+
+def test_subcommand_help_still_comes_from_lightning_cli(capsys):
+    from dlmnist.entry import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["fit", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--trainer.max_epochs" in out and "--runs_dir" in out

@@ -1,0 +1,77 @@
+"""Entry point of the ``dlmnist`` command: dispatch before importing anything heavy.
+
+Importing Lightning costs seconds (it pulls in torchmetrics, which imports torchvision, torch._dynamo and
+scipy.signal), so this module imports nothing but the standard library: the top-level ``dlmnist --help``
+is answered from the table below, the extra commands import only what they use, and everything else goes
+to the LightningCLI in ``dlmnist.cli``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+# LightningCLI's own subcommands (tests/test_cli_entry.py checks this list against LightningCLI.subcommands()).
+LIGHTNING_COMMANDS: dict[str, str] = {
+    "fit": "train a model, e.g. dlmnist fit -c configs/cnn.yaml",
+    "validate": "one evaluation epoch over the validation set (--ckpt_path best|last|<file>)",
+    "test": "one evaluation epoch over the test set; writes test_metrics.json into the run folder",
+    "predict": "predictions of a checkpoint on the test set; writes predictions.csv into the run folder",
+}
+
+# Commands beside LightningCLI's: name -> ("module:function" taking argv and returning an exit code, help).
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "summarize": ("dlmnist.analysis.summarize:main", "model layer by layer: shapes, params, receptive field"),
+    "suite": ("dlmnist.suite.runner:main", "run every experiment of configs/suite.yaml in dependency order"),
+    "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
+    "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
+    "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
+    "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
+    "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
+}
+
+
+def help_text() -> str:
+    names = ",".join([*LIGHTNING_COMMANDS, *sorted(EXTRA_COMMANDS)])
+    lines = [
+        f"usage: dlmnist [-h] [-c CONFIG] [--print_config] {{{names}}} ...",
+        "",
+        "Classic MNIST deep-feature-learning experiments: PyTorch Lightning models, YAML configs, run folders",
+        "runs/<name>/version_<n>/ (config.yaml, metrics.csv, checkpoints/, figures/).",
+        "",
+        "options:",
+        "  -h, --help            show this help message and exit",
+        "  -c CONFIG, --config CONFIG",
+        "                        path to a configuration file in json or yaml format",
+        "  --print_config [=flags]",
+        "                        print the configuration after applying all other arguments and exit",
+        "",
+        "training commands (LightningCLI; `dlmnist <command> --help` lists every option):",
+        *(f"  {name:<12} {text}" for name, text in LIGHTNING_COMMANDS.items()),
+        "",
+        "other commands (`dlmnist <command> --help`):",
+        *(f"  {name:<12} {text}" for name, (_, text) in sorted(EXTRA_COMMANDS.items())),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_extra(name: str, argv: list[str]) -> int:
+    module, func = EXTRA_COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), func)(argv) or 0)
+
+
+def main(args: Any = None) -> None:
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv in (["--help"], ["-h"]):
+        sys.stdout.write(help_text())
+        raise SystemExit(0)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        raise SystemExit(run_extra(argv[0], argv[1:]))
+    from dlmnist.cli import main as cli_main
+
+    cli_main(args)
+
+
+if __name__ == "__main__":
+    main()
