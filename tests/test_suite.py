@@ -12,7 +12,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dlmnist.analysis.receptive_field import receptive_field
+from dlmnist.analysis.walk import spatial_receptive_field, summarize_module
 from dlmnist.report.build import main as report_main
 from dlmnist.suite.graph import GraphError, load_graph
 from dlmnist.suite.runner import call_cli
@@ -78,13 +78,29 @@ def test_bad_graphs_are_refused_naming_the_problem(experiments, message, tmp_pat
         load_graph(write_graph(tmp_path / "g.yaml", experiments))
 
 
+def rf_of(module: nn.Module, shape=(1, 28, 28)):
+    return spatial_receptive_field(summarize_module(module, shape))
+
+
 def test_receptive_field_of_known_stacks():
     # conv 5 -> pool 2 -> conv 3 -> pool 2 (configs/cnn.yaml): r = 5, 5 + 1*1 = 6, 6 + 2*2 = 10, 10 + 1*2 = 12
     stack = nn.Sequential(nn.Conv2d(1, 2, 5), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3), nn.MaxPool2d(2))
-    assert receptive_field(stack) == (12, 4)
+    assert rf_of(stack) == ("12x12", "4")
     dilated = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3, dilation=2))  # 3, then 3 + 2*2*2
-    assert receptive_field(dilated) == (11, 2)
-    assert receptive_field(nn.Linear(3, 3)) is None
+    assert rf_of(dilated) == ("11x11", "2")
+    # the field stops at the first layer that mixes every position
+    assert rf_of(nn.Sequential(stack, nn.Flatten(), nn.Linear(2 * 5 * 5, 3), nn.ReLU())) == ("12x12", "4")
+    assert rf_of(nn.Linear(3, 3), (3,)) is None
+
+
+def test_report_column_is_the_summarize_walk_of_the_experiment_model(tmp_path):
+    from types import SimpleNamespace
+
+    from dlmnist.config import model_from_config
+    from dlmnist.report.tables import receptive_field
+
+    model = model_from_config(ROOT / "configs" / "cnn.yaml")
+    assert receptive_field(SimpleNamespace(model=model)) == "12x12 px"  # the table printed by dlmnist summarize
 
 
 @pytest.mark.slow

@@ -167,6 +167,17 @@ def summarize_module(model: nn.Module, input_shape: Shape = (1, 28, 28), part: s
     return _summary(model, target, input_shape, part, rows, seen, error)
 
 
+def spatial_receptive_field(summary: Summary) -> tuple[str, str] | None:
+    """``(receptive field, jump)`` of the last layer that still has spatial positions (e.g. "12x12", "4"),
+    i.e. what one feature sees before a fully connected layer mixes them all. None when no layer has one."""
+    found = None
+    for row in summary.rows:
+        if row.rf in ("whole input", "?"):
+            break
+        found = (row.rf, row.jump)
+    return found
+
+
 def _summary(model, target, input_shape, part, rows, seen, error) -> Summary:
     notes = []
     unused = [n for n, m in _units(target) if id(m) not in seen and sum(p.numel() for p in m.parameters())]

@@ -92,12 +92,13 @@ def best_val(exp: Experiment) -> tuple[str, str]:
 
 
 def receptive_field(exp: Experiment) -> str:
-    from dlmnist.analysis.receptive_field import receptive_field as rf
+    """Receptive field of the encoder's last spatial layer, from the walk `dlmnist summarize` prints."""
+    from dlmnist.analysis.walk import spatial_receptive_field, summarize_module
 
     if exp.model is None:
         return "—"
-    found = rf(getattr(exp.model, "encoder", exp.model))
-    return "—" if found is None else f"{found[0]}x{found[0]} px"
+    found = spatial_receptive_field(summarize_module(exp.model, (1, 28, 28)))
+    return "—" if found is None else f"{found[0]} px"
 
 
 # Computed columns a report section can ask for (`computed: [receptive_field]` in configs/suite.yaml).
