@@ -207,7 +207,11 @@ class DLMNISTCLI(LightningCLI):
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
         callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        check = getattr(self.model, "check_trainer", None)  # e.g. the stacked AE's phase schedule vs max_epochs
+        if self.subcommand == "fit" and check is not None:
+            check(trainer)  # a ValueError becomes a usage error in instantiate_classes, before any file is written
+        return trainer
 
 
 def main(args: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import lightning as L
 import pytest
@@ -126,7 +127,22 @@ def test_resume_continues_the_right_phase_and_test_reports_before_and_after(fake
         other.on_load_checkpoint(interrupted)  # another schedule would resume in the wrong phase: refused
 
 
-def test_max_epochs_must_match_the_schedule(fake_data, tmp_path):
+def test_max_epochs_must_match_the_schedule(fake_data, tmp_path, capsys):
     args = ["-c", str(CONFIGS / "sae.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist"]
-    with pytest.raises(ValueError, match=r"trainer.max_epochs=3 does not match .* set trainer.max_epochs=\d+"):
+    with pytest.raises(SystemExit) as e:  # a usage error, as for any refused argument: no traceback
         run_cli("fit", *args, f"--runs_dir={tmp_path}", "--trainer.max_epochs=3")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(r"trainer.max_epochs=3 does not match .* set trainer.max_epochs=\d+", err)
+    assert "Traceback" not in err
+    assert not any(tmp_path.rglob("*.ckpt")) and not any(tmp_path.rglob("metrics.csv"))  # nothing half-written
+
+
+def test_a_trainer_built_in_python_is_checked_too(fake_data):
+    from dlmnist.config import model_from_config
+
+    model = model_from_config(CONFIGS / "sae.yaml")
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist")
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(ValueError, match="trainer.max_epochs=3 does not match"):
+        trainer.fit(model, dm)

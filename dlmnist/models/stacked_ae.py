@@ -194,13 +194,19 @@ class StackedAutoEncoder(L.LightningModule):
     write_predictions = staticmethod(Classifier.write_predictions)
 
     # ---- the phase schedule --------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
+    def check_trainer(self, trainer: L.Trainer) -> None:
+        """Refuse a trainer whose max_epochs differs from the phase schedule (the CLI calls this before the run
+        folder is made, so the error is a usage error; ``setup`` calls it again for a Trainer built in Python)."""
         total = self.phases[-1].last_epoch + 1
-        if stage == "fit" and not self.trainer.fast_dev_run and self.trainer.max_epochs != total:
+        if not trainer.fast_dev_run and trainer.max_epochs != total:
             raise ValueError(
-                f"trainer.max_epochs={self.trainer.max_epochs} does not match the phase schedule of "
+                f"trainer.max_epochs={trainer.max_epochs} does not match the phase schedule of "
                 f"{type(self).__name__} ({describe(self.phases)}): set trainer.max_epochs={total}"
             )
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.check_trainer(self.trainer)
 
     def on_train_epoch_start(self) -> None:
         i = phase_index(self.phases, self.current_epoch)
