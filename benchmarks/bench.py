@@ -111,7 +111,7 @@ def lightning_epoch_s(runs: Path) -> float:
     return json.loads(out.read_text())["epoch_s"]
 
 
-def fit_overhead(repeats: int = 2) -> dict:
+def fit_overhead(repeats: int = 3) -> dict:
     plain, light = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):  # interleaved, so that both sides see the same machine
