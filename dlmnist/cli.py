@@ -29,12 +29,31 @@ from dlmnist.callbacks.safety import (
     finish_wandb,
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+from dlmnist.config import error_reason
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.entry import EXTRA_COMMANDS, run_extra
 from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
+
+
+class DLMNISTParser(LightningArgumentParser):
+    """LightningCLI's parser with short errors: the reason a value was refused, not a page of usage.
+
+    jsonargparse reports a model that refused an argument as "Does not validate against any of the Union
+    subtypes" followed by every subtype tried and a dump of the whole model config; this keeps the reasons.
+    ``dlmnist <command> --help`` still prints the full usage.
+    """
+
+    def print_usage(self, file=None) -> None:
+        prog = self.prog.replace(" [options]", "")
+        (file or sys.stdout).write(f"usage: {prog} [-h] [-c CONFIG] [--print_config] [options]\n")
+
+    def error(self, message: str, ex: Optional[Exception] = None):
+        if self.exit_on_error and "Union subtypes" in message:  # the message printed, not one raised to be nested
+            message = error_reason(Exception(message))
+        return super().error(message, ex)
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -97,6 +116,7 @@ class DLMNISTCLI(LightningCLI):
             datamodule_class=MNISTDataModule,
             subclass_mode_model=True,
             save_config_callback=RunConfigCallback,
+            parser_class=DLMNISTParser,
             seed_everything_default=42,
             auto_configure_optimizers=False,
             args=args,

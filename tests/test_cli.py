@@ -128,8 +128,25 @@ def test_bad_config_fails_before_training_naming_the_key(key, value, message, wh
     with pytest.raises(SystemExit) as e:
         run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *extra)
     assert e.value.code != 0
-    assert __import__("re").search(message, capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert __import__("re").search(message, err)
+    assert "Union subtypes" not in err and "Given value" not in err  # the reason, not jsonargparse's dump
+    assert len(err.splitlines()) <= 6, err  # a short usage line, not the whole option list
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.csv"))
+
+
+def test_error_reason_keeps_the_reason_and_drops_the_subtype_dump():
+    from dlmnist.config import error_reason
+
+    dump = (
+        'Parser key "trainer.max_epochs":\n  Does not validate against any of the Union subtypes\n'
+        "  Subtypes: [<class 'int'>, <class 'NoneType'>]\n  Errors:\n    - Expected a <class 'int'>\n"
+        "    - Expected a <class 'NoneType'>\n  Given value type: <class 'str'>\n  Given value: many"
+    )
+    assert error_reason(Exception(dump)) == "trainer.max_epochs: expected int or NoneType, got 'many'"
+    own = "Does not validate against any of the Union subtypes\nErrors:\n  - lr must be positive, got -1\n"
+    assert error_reason(Exception(own + "  - Expected a <class 'NoneType'>\n")) == "lr must be positive, got -1"
+    assert error_reason(Exception("unrecognized arguments: --x")) == "unrecognized arguments: --x"
 
 
 def test_missing_checkpoint_is_named(tmp_path, capsys):
