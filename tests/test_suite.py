@@ -157,3 +157,19 @@ def test_a_run_stopped_by_sigterm_is_not_taken_for_a_finished_one(fake_data, tmp
     args += ["--data.dataset=fashion_mnist", "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false"]
     with pytest.raises(SIGTERMException):  # a SystemExit with no code: it must stop the suite, not count as done
         call_cli(args, callbacks=[Sigterm()])
+
+
+def test_section_table_mixes_models_with_and_without_a_monitor(tmp_path):
+    from dlmnist.report.tables import Experiment, section_table
+
+    def model(monitor):
+        m = nn.Linear(2, 2)
+        m.monitor = monitor
+        return m
+
+    clf = Experiment("clf", tmp_path, test={"test/acc": 0.99}, metrics={"val/acc": [(0, 0, 0.5), (1, 1, 0.9)]})
+    clf.model = model(("val/acc", "max"))
+    sae = Experiment("sae", tmp_path, test={"test/acc": 0.98}, model=model((None, "max")))
+    head, _, row_clf, row_sae = section_table([clf, sae], {}, [])
+    assert "best val/acc" in head and "None" not in head
+    assert "| 0.9 |" in row_clf and row_sae.count("—") >= 1

@@ -111,7 +111,7 @@ def section_table(exps: list[Experiment], columns: dict[str, str], computed: lis
     """Markdown table, one row per experiment: data set, config columns, parameters, computed columns,
     the best validation metric, every test metric any of them wrote, and the fit's wall time."""
     test_keys = sorted({k for e in exps for k in e.test})
-    monitors = sorted({best_val(e)[0] for e in exps if e.run})
+    monitors = sorted({m for e in exps if e.run and (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
     head = ["experiment", "data", *columns, "params", *(COMPUTED[c][0] for c in computed)]
     head += [f"best {m}" for m in monitors] + test_keys + ["fit time"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
