@@ -31,7 +31,7 @@ lint:
 train:  ## make train CONFIG=configs/cnn.yaml
 	$(BIN)/dlmnist fit -c $(CONFIG)
 
-bench:  ## dlmnist vs the usual recipe, side by side (about 15 min on 2 cores); writes benchmarks/results.json
+bench:  ## dlmnist vs the usual recipe, side by side (about 10 min on 2 cores); writes benchmarks/results.json
 	$(BIN)/python -m benchmarks.bench
 
 experiments: data-fashion  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
