@@ -89,24 +89,18 @@ def _data_args() -> dict:
     return yaml.safe_load(CNN.read_text()).get("data", {}) or {}
 
 
-def lightning_epoch_s(runs: Path) -> float:
-    """One training epoch through `dlmnist fit -c configs/cnn.yaml` (bar, logging, checkpoint on), no val."""
+def fit_cnn(runs: Path, *extra: str) -> None:
+    """`dlmnist fit -c configs/cnn.yaml` in this process, into ``runs``, with extra arguments."""
     from dlmnist.cli import main
 
+    main(["fit", "-c", str(CNN), f"--data.data_dir={DATA}", f"--runs_dir={runs}", *extra])
+
+
+def lightning_epoch_s(runs: Path) -> float:
+    """One training epoch through `dlmnist fit -c configs/cnn.yaml` (bar, logging, checkpoint on), no val."""
     out = runs / "epoch_time.json"
-    main(
-        [
-            "fit",
-            "-c",
-            str(CNN),
-            f"--data.data_dir={DATA}",
-            f"--runs_dir={runs}",
-            "--trainer.max_epochs=1",
-            "--trainer.limit_val_batches=0",
-            "--trainer.callbacks+=benchmarks.timing.EpochTimer",
-            f"--trainer.callbacks.out={out}",
-        ]
-    )
+    timer = ["--trainer.callbacks+=benchmarks.timing.EpochTimer", f"--trainer.callbacks.out={out}"]
+    fit_cnn(runs, "--trainer.max_epochs=1", "--trainer.limit_val_batches=0", *timer)
     return json.loads(out.read_text())["epoch_s"]
 
 
@@ -125,22 +119,14 @@ def fit_overhead(repeats: int = 3) -> dict:
 
 # ---- time to 99% -------------------------------------------------------------------------------
 def ours_time_to_99(seed: int, runs: Path) -> dict:
-    from dlmnist.cli import main
-
     out = runs / f"t99_{seed}.json"
-    main(
-        [
-            "fit",
-            "-c",
-            str(CNN),
-            f"--data.data_dir={DATA}",
-            f"--runs_dir={runs}",
-            f"--seed_everything={seed}",
-            "--trainer.enable_progress_bar=false",
-            "--trainer.callbacks+=benchmarks.timing.TimeToAccuracy",
-            f"--trainer.callbacks.out={out}",
-            f"--trainer.callbacks.data_dir={DATA}",
-        ]
+    clock = ["--trainer.callbacks+=benchmarks.timing.TimeToAccuracy", f"--trainer.callbacks.out={out}"]
+    fit_cnn(
+        runs,
+        f"--seed_everything={seed}",
+        "--trainer.enable_progress_bar=false",
+        *clock,
+        f"--trainer.callbacks.data_dir={DATA}",
     )
     return json.loads(out.read_text())
 

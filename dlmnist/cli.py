@@ -31,7 +31,8 @@ from dlmnist.callbacks.safety import (
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.config import error_reason
 from dlmnist.data import DataError, MNISTDataModule
-from dlmnist.entry import EXTRA_COMMANDS, run_extra
+from dlmnist.entry import EXTRA_COMMANDS
+from dlmnist.entry import main as entry_main
 from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -235,9 +236,10 @@ class DLMNISTCLI(LightningCLI):
 
 
 def main(args: Any = None) -> None:
+    """The LightningCLI commands; the top-level help and the extra commands are dlmnist.entry's (no Lightning)."""
     argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in EXTRA_COMMANDS:
-        raise SystemExit(run_extra(argv[0], argv[1:]))
+    if argv in (["--help"], ["-h"]) or (argv and argv[0] in EXTRA_COMMANDS):
+        entry_main(argv)  # answers and exits
     try:
         DLMNISTCLI(args=None if args is None else argv)
     except (DataError, EncoderCheckpointError) as e:
@@ -246,12 +248,6 @@ def main(args: Any = None) -> None:
     except NonFiniteLossError as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
-    except SystemExit as e:
-        if argv in (["--help"], ["-h"]) and EXTRA_COMMANDS:
-            print("other commands:")
-            for name, (_, text) in sorted(EXTRA_COMMANDS.items()):
-                print(f"  {name:<12} {text}")
-        raise e
 
 
 if __name__ == "__main__":
