@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Any
 
-# LightningCLI's own subcommands (tests/test_cli_entry.py checks this list against LightningCLI.subcommands()).
+# LightningCLI's own subcommands (tests/test_cli.py checks this list against LightningCLI.subcommands()).
 LIGHTNING_COMMANDS: dict[str, str] = {
     "fit": "train a model, e.g. dlmnist fit -c configs/cnn.yaml",
     "validate": "one evaluation epoch over the validation set (--ckpt_path best|last|<file>)",
