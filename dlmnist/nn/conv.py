@@ -40,6 +40,10 @@ class ConvEncoder(nn.Module):
         latent_activation: apply the activation to the latent vector too.
         in_channels: channels of the input image.
         input_size: height = width of the input image.
+        channels_last: keep the conv weights, and so the activations, in channels-last (NHWC) memory
+            format: oneDNN's CPU convolutions, pooling and their backward passes are faster in it
+            (a `configs/cnn.yaml` epoch about 1.5x faster on 2 CPU cores). The state dict is the same
+            either way, so checkpoints load into both.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class ConvEncoder(nn.Module):
         latent_activation: bool = True,
         in_channels: int = 1,
         input_size: int = 28,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         n = len(channels)
@@ -106,6 +111,11 @@ class ConvEncoder(nn.Module):
         self.to_latent = nn.Sequential(*head)
         self.latent_dim = latent_dim if latent_dim is not None else flat
         self.in_channels, self.input_size = in_channels, input_size
+        self.channels_last = channels_last
+        if channels_last:
+            self.features.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:  # no copy for one-channel images: NCHW and NHWC are then the same bytes
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.to_latent(self.features(x))  # (B, C, H, W) -> (B, latent_dim)
