@@ -28,3 +28,27 @@ def test_model_forward_backward(config):
     assert torch.isfinite(out).all()
     if hasattr(model, "head"):
         assert out.shape == (4, 10)
+
+
+def test_logged_accuracies_count_the_epochs_own_batches_only(fake_data, tmp_path):
+    import csv
+
+    from dlmnist.data import MNISTDataModule
+    from dlmnist.models import Classifier
+
+    from .conftest import CONFIGS, run_cli
+
+    data = [f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist", "--data.batch_size=32"]
+    common = ["-c", str(CONFIGS / "cnn.yaml"), *data, f"--runs_dir={tmp_path}", "--trainer.enable_progress_bar=false"]
+    run_cli("fit", *common, "--trainer.max_epochs=2")  # the sanity check, then two epochs: one metric each time
+    run = tmp_path / "cnn" / "version_0"
+    with open(run / "metrics.csv") as f:
+        val = [float(r["val/acc"]) for r in csv.DictReader(f) if r["val/acc"]]
+    model = Classifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", batch_size=32)
+    dm.setup("fit")
+    with torch.no_grad():
+        hits = [(model(x).argmax(-1) == y).sum().item() for x, y in dm.val_dataloader()]
+    assert len(val) == 2
+    # the last weights on this pass only: not mixed with the sanity check or the first epoch
+    assert val[-1] == pytest.approx(sum(hits) / len(dm.val_dataloader().x), abs=1e-6)
