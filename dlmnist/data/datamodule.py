@@ -98,9 +98,8 @@ class MNISTDataModule(L.LightningDataModule):
         n_train = len(images) - round(len(images) * self.hparams.val_fraction)
         if self.hparams.train_subset is not None and self.hparams.train_subset > n_train:
             raise ValueError(f"train_subset={self.hparams.train_subset} is larger than the training split ({n_train})")
-        x = self._to_float(images)
-        n_val = round(len(x) * self.hparams.val_fraction)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.seed))
+        n_val = round(len(images) * self.hparams.val_fraction)
+        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.hparams.seed))
         val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
         if self.exclude_classes:
             excluded = torch.tensor(self.exclude_classes)
@@ -108,8 +107,9 @@ class MNISTDataModule(L.LightningDataModule):
             train_idx = train_idx[~torch.isin(labels[train_idx], excluded)]
         if self.hparams.train_subset is not None:
             train_idx = self._subset(train_idx, labels[train_idx])
-        self.train_x, self.train_y = x[train_idx], labels[train_idx]
-        self.val_x, self.val_y = x[val_idx], labels[val_idx]
+        # split the bytes, then convert each part: no float copy of the whole set (190 MB) at the peak
+        self.train_x, self.train_y = self._to_float(images[train_idx]), labels[train_idx]
+        self.val_x, self.val_y = self._to_float(images[val_idx]), labels[val_idx]
         self.train_indices = train_idx  # positions in the official training set
         self.test_x = self._to_float(read_idx(self.folder / TEST_IMAGES))
         self.test_y = read_idx(self.folder / TEST_LABELS).long()
