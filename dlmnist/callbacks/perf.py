@@ -1,0 +1,43 @@
+"""Speed settings that leave the model code alone."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import lightning as L
+import torch
+
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+
+class Compile(L.Callback):
+    """Compile the model's forward pass with ``torch.compile``, in place.
+
+    ``nn.Module.compile`` keeps the module and its parameter names, so checkpoints, the state dict and
+    ``load_from_checkpoint`` are the same as without it. Select it from a config or the command line:
+    ``--trainer.callbacks+=dlmnist.callbacks.Compile`` (and ``--trainer.callbacks.mode=max-autotune`` etc.).
+
+    No config turns it on: on this project's 2-core CPU a `configs/cnn.yaml` training step took 37 ms
+    compiled against 25 ms eager, after 22 s of compiling. On a GPU it may pay off on long runs; it was
+    not measured here.
+
+    Args:
+        backend: a ``torch.compiler.list_backends()`` name; ``eager`` only traces (cheap, for checks).
+        mode, fullgraph, dynamic: passed to ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        backend: str = "inductor",
+        mode: Optional[CompileMode] = None,
+        fullgraph: bool = False,
+        dynamic: Optional[bool] = None,
+    ) -> None:
+        if backend not in torch.compiler.list_backends(exclude_tags=()):
+            usual = ", ".join(torch.compiler.list_backends())  # without the debug and experimental ones
+            raise ValueError(f"unknown torch.compile backend {backend!r}; choose one of {usual} (or eager, for checks)")
+        self.options = {"backend": backend, "mode": mode, "fullgraph": fullgraph, "dynamic": dynamic}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if getattr(pl_module, "_compiled_call_impl", None) is None:  # once, also when fit is followed by test
+            pl_module.compile(**self.options)

@@ -1,0 +1,42 @@
+"""Speed options selectable from a config: channels-last is tested in test_nn.py, torch.compile here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlmnist.callbacks import Compile
+
+from .conftest import CONFIGS, run_cli
+
+
+def test_compile_callback_compiles_in_place_and_checkpoints_keep_their_names(fake_data, tmp_path):
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist"]
+    compiled = ["--trainer.callbacks+=dlmnist.callbacks.Compile", "--trainer.callbacks.backend=eager"]
+    run_cli("fit", *args, *compiled, f"--runs_dir={tmp_path / 'c'}", "--trainer.max_steps=2")
+    run_cli("fit", *args, f"--runs_dir={tmp_path / 'e'}", "--trainer.max_steps=2")
+    ckpt = [
+        torch.load(d / "cnn/version_0/checkpoints/last.ckpt", weights_only=False)
+        for d in (tmp_path / "c", tmp_path / "e")
+    ]
+    assert list(ckpt[0]["state_dict"]) == list(ckpt[1]["state_dict"])  # no "_orig_mod." names
+    assert ckpt[0]["global_step"] == 2
+
+
+def test_compile_callback_compiles_the_modules_forward_once():
+    from dlmnist.models import Classifier
+    from dlmnist.nn import ConvEncoder
+
+    model = Classifier(ConvEncoder(channels=[4], latent_dim=8))
+    callback = Compile(backend="eager")
+    callback.setup(None, model, "fit")
+    first = model._compiled_call_impl
+    assert first is not None
+    callback.setup(None, model, "test")
+    assert model._compiled_call_impl is first
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_compile_callback_rejects_an_unknown_backend():
+    with pytest.raises(ValueError, match="unknown torch.compile backend 'inductr'; choose one of .*inductor"):
+        Compile(backend="inductr")
