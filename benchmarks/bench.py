@@ -104,7 +104,7 @@ def lightning_epoch_s(runs: Path) -> float:
     return json.loads(out.read_text())["epoch_s"]
 
 
-def fit_overhead(repeats: int = 3) -> dict:
+def fit_overhead(repeats: int = 5) -> dict:
     plain, light = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):  # interleaved, so that both sides see the same machine
