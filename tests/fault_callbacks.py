@@ -43,17 +43,24 @@ class PoisonAtStep(Callback):
 
 class RecordTrainingImages(Callback):
     """Write ``<folder>/rank<r>.json``: per epoch, a fingerprint (pixel sum) of every training image this
-    process saw, to check that processes get disjoint shards that cover the training set."""
+    process saw, to check that processes get disjoint shards that cover the training set, and the sum of
+    its batches' losses weighted by batch size, to check the logged epoch loss against all processes."""
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self.seen: dict[int, list[float]] = {}
+        self.loss_sum: dict[int, float] = {}
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         x, _ = batch
         self.seen.setdefault(trainer.current_epoch, []).extend(x.flatten(1).double().sum(1).tolist())
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
+        weighted = float(outputs["loss"]) * len(batch[0])
+        self.loss_sum[trainer.current_epoch] = self.loss_sum.get(trainer.current_epoch, 0.0) + weighted
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         path = Path(self.folder) / f"rank{trainer.global_rank}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"world_size": trainer.world_size, "seen": self.seen}))
+        record = {"world_size": trainer.world_size, "seen": self.seen, "loss_sum": self.loss_sum}
+        path.write_text(json.dumps(record))

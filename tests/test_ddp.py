@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -54,7 +55,14 @@ def test_ddp_shards_the_epoch_and_the_test_accuracy_matches_one_process(fake_dat
     assert sorted(seen[0] + seen[1]) == pytest.approx(every)
     assert not set(seen[0]) & set(seen[1])
 
+    # the logged epoch loss is the mean over both processes' batches, not rank 0's alone
     run = tmp_path / "cnn" / "version_0"
+    with open(run / "metrics.csv") as f:
+        logged = [float(r["train/loss_epoch"]) for r in csv.DictReader(f) if r["train/loss_epoch"]]
+    both = sum(s["loss_sum"]["0"] for s in shards) / len(every)
+    rank0 = shards[0]["loss_sum"]["0"] / len(seen[0])
+    assert logged == [pytest.approx(both, rel=1e-5)] and rank0 != pytest.approx(both, rel=1e-5)
+
     assert sorted(p.name for p in (tmp_path / "cnn").iterdir()) == ["version_0"]  # both processes: one run
     ckpt = str(run / "checkpoints" / "last.ckpt")
     dlmnist("test", *common, *ddp, f"--ckpt_path={ckpt}")

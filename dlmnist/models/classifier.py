@@ -75,15 +75,16 @@ class Classifier(PretrainedEncoder, L.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics[f"{stage}_"].update(logits, y)  # logged once per epoch, by _log_accuracy
-        on_step = stage == "train"
+        # sync_dist: under DDP the epoch mean (and the step value) covers every process's batches; in one
+        # process it costs nothing, and under DDP one scalar all-reduce a training step
         self.log(
             f"{stage}/loss",
             loss,
-            on_step=on_step,
+            on_step=stage == "train",
             on_epoch=True,
             prog_bar=True,
             batch_size=len(y),
-            sync_dist=not on_step,
+            sync_dist=True,
         )
         if stage == "test":
             self.confusion.update(logits, y)
