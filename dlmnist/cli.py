@@ -31,8 +31,6 @@ from dlmnist.callbacks.safety import (
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.config import error_reason
 from dlmnist.data import DataError, MNISTDataModule
-from dlmnist.entry import EXTRA_COMMANDS
-from dlmnist.entry import main as entry_main
 from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -236,12 +234,10 @@ class DLMNISTCLI(LightningCLI):
 
 
 def main(args: Any = None) -> None:
-    """The LightningCLI commands; the top-level help and the extra commands are dlmnist.entry's (no Lightning)."""
-    argv = list(sys.argv[1:] if args is None else args)
-    if argv in (["--help"], ["-h"]) or (argv and argv[0] in EXTRA_COMMANDS):
-        entry_main(argv)  # answers and exits
+    """LightningCLI's commands (fit, validate, test, predict). The ``dlmnist`` console script is
+    :func:`dlmnist.entry.main`: it answers the top-level help and the other commands without Lightning."""
     try:
-        DLMNISTCLI(args=None if args is None else argv)
+        DLMNISTCLI(args=None if args is None else list(args))
     except (DataError, EncoderCheckpointError) as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
