@@ -14,9 +14,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from dlmnist.callbacks.figures import figure_png, panels_figure
-from dlmnist.callbacks.files import atomic_write_bytes
 from dlmnist.data import MNISTDataModule
+from dlmnist.utils.figures import figure_png, panels_figure
+from dlmnist.utils.files import atomic_write_bytes
 
 
 def main(argv: list[str]) -> int:

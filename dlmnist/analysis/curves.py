@@ -9,8 +9,8 @@ import csv
 import json
 from pathlib import Path
 
-from dlmnist.callbacks.figures import _pyplot, figure_png
-from dlmnist.callbacks.files import atomic_write_bytes
+from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.files import atomic_write_bytes
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     for run in args.runs:
         if not (run / "metrics.csv").is_file():
             parser.error(f"{run}: no metrics.csv (not a run folder?)")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, run in enumerate(args.runs):
         curves = read_curves(run)

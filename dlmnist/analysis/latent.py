@@ -121,9 +121,9 @@ def tsne_2d(codes: torch.Tensor, seed: int = 0):
 
 def scatter_figure(points: torch.Tensor, labels: torch.Tensor, title: str):
     """2-D points coloured by digit, with a legend."""
-    from dlmnist.callbacks.figures import _pyplot
+    from dlmnist.utils.figures import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.5))
     for c in labels.unique().tolist():
         pts = points[labels == c]

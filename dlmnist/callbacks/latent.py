@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from dlmnist.callbacks.figures import log_figure
+from dlmnist.utils.figures import log_figure
 
 
 class LatentSpace(L.Callback):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from dlmnist.callbacks.figures import log_figure, panels_figure
+from dlmnist.utils.figures import log_figure, panels_figure
 
 
 class ReconstructionGrid(L.Callback):

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 
-from dlmnist.callbacks.files import atomic_write_text, run_dir
+from dlmnist.utils.files import atomic_write_text, run_dir
 
 
 class TestMetricsWriter(Callback):

@@ -142,8 +142,8 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
         """``reconstructions.pt`` (inputs, noisy inputs, reconstructions, labels) and a PNG of the first 64."""
         import io
 
-        from dlmnist.callbacks.figures import figure_png, panels_figure
-        from dlmnist.callbacks.files import atomic_write_bytes
+        from dlmnist.utils.figures import figure_png, panels_figure
+        from dlmnist.utils.files import atomic_write_bytes
 
         data = {k: torch.cat([o[k] for o in outputs]).cpu() for k in outputs[0]}
         buf = io.BytesIO()

@@ -115,7 +115,7 @@ class Classifier(PretrainedEncoder, L.LightningModule):
         self._shared_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
-        from dlmnist.callbacks.figures import confusion_figure, log_figure
+        from dlmnist.utils.figures import confusion_figure, log_figure
 
         self._log_accuracy("test")
         cm = self.confusion.compute().cpu()
@@ -136,7 +136,7 @@ class Classifier(PretrainedEncoder, L.LightningModule):
     @staticmethod
     def write_predictions(outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:
         """CSV of test index, true label, predicted class and its probability."""
-        from dlmnist.callbacks.files import atomic_write_text
+        from dlmnist.utils.files import atomic_write_text
 
         label = torch.cat([o["label"] for o in outputs]).tolist()
         pred = torch.cat([o["pred"] for o in outputs]).tolist()

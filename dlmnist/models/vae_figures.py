@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dlmnist.callbacks.figures import log_figure
-from dlmnist.callbacks.latent_figures import image_grid_figure, latent_scatter_figure
+from dlmnist.utils.figures import log_figure
+from dlmnist.utils.latent_figures import image_grid_figure, latent_scatter_figure
 
 
 @torch.no_grad()

@@ -73,8 +73,8 @@ class ViT(Classifier):
         super().on_test_epoch_end()
         x, self._attention_batch = self._attention_batch, None
         if x is not None and self.trainer.is_global_zero:
-            from dlmnist.callbacks.figures import log_figure
-            from dlmnist.callbacks.latent_figures import attention_figure
+            from dlmnist.utils.figures import log_figure
+            from dlmnist.utils.latent_figures import attention_figure
 
             self.eval()
             maps = [m.mean(dim=1).cpu() for m in self.attention_maps(x)]  # per layer (B, n, n), heads averaged

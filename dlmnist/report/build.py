@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlmnist.callbacks.files import atomic_write_text
 from dlmnist.report.curves import save_curves
 from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, section_table
 from dlmnist.suite.graph import load_graph
 from dlmnist.suite.runs import read_json, versions
+from dlmnist.utils.files import atomic_write_text
 
 
 def experiment_names(runs_dir: Path, graph_names: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ import io
 import re
 from pathlib import Path
 
-from dlmnist.callbacks.files import atomic_write_bytes
+from dlmnist.utils.files import atomic_write_bytes
 
 STAGES = ("train", "val", "test")
 COLUMN = re.compile(r"^(train|val|test)/(.+?)(_step|_epoch)?$")  # train/loss_step -> (train, loss, _step)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dlmnist.callbacks.files import atomic_write_text
 from dlmnist.suite.graph import Graph, Node, load_graph
 from dlmnist.suite.runs import SUITE_FILE, find_suite_run, suite_record, versions
+from dlmnist.utils.files import atomic_write_text
 
 
 class RunFailed(RuntimeError):

@@ -20,11 +20,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dlmnist.callbacks.files import atomic_write_text
 from dlmnist.suite.runner import call_cli
 from dlmnist.suite.runs import read_json
 from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.spec import SearchSpec, load_spec
+from dlmnist.utils.files import atomic_write_text
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 

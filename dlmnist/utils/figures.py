@@ -8,10 +8,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from dlmnist.callbacks.files import atomic_write_bytes, run_dir
+from dlmnist.utils.files import atomic_write_bytes, run_dir
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +22,7 @@ def _pyplot():
 
 def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
     """Save ``fig`` as ``<run>/figures/<key with / as __>.png`` and log it to W&B / TensorBoard if present."""
-    plt = _pyplot()
+    plt = pyplot()
     path = run_dir(trainer) / "figures" / f"{key.replace('/', '__')}.png"
     atomic_write_bytes(path, figure_png(fig, close=False))
     for logger in trainer.loggers:
@@ -40,13 +40,13 @@ def figure_png(fig, close: bool = True) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     if close:
-        _pyplot().close(fig)
+        pyplot().close(fig)
     return buf.getvalue()
 
 
 def confusion_figure(cm: torch.Tensor, classes: list[str] | None = None):
     """Confusion matrix (rows: true class, columns: predicted) with the counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     n = cm.shape[0]
     classes = classes or [str(i) for i in range(n)]
     fig, ax = plt.subplots(figsize=(6, 5.5))
@@ -76,7 +76,7 @@ def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
 
 def panels_figure(panels: list[tuple[str, torch.Tensor]], ncols: int = 8, side_by_side: bool = True):
     """One tiled panel of images per ``(title, (N, 1, H, W) images)``: e.g. inputs beside their reconstructions."""
-    plt = _pyplot()
+    plt = pyplot()
     pictures = [(title, tile(images, ncols)) for title, images in panels]
     h, w = pictures[0][1].shape
     k = len(pictures)
