@@ -67,7 +67,7 @@ def plain_epoch_s(seed: int = 42) -> float:
     dm = MNISTDataModule(data_dir=str(DATA), **_data_args())
     dm.setup("fit")
     loader = dm.train_dataloader()
-    h = model.hparams
+    h = model.optim
     opt = torch.optim.AdamW(model.parameters(), lr=h.lr, weight_decay=h.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=h.lr, total_steps=len(loader), pct_start=h.warmup, anneal_strategy="cos", cycle_momentum=False

@@ -16,11 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from jsonargparse import Namespace
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from dlmnist.callbacks.reconstructions import ReconstructionGrid
 from dlmnist.callbacks.safety import (
     FiniteLossGuard,
     NonFiniteLossError,
@@ -29,8 +31,9 @@ from dlmnist.callbacks.safety import (
     finish_wandb,
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
-from dlmnist.config import error_reason
+from dlmnist.config import PARSER_MODE, error_reason
 from dlmnist.data import DataError, MNISTDataModule
+from dlmnist.models.base import Model
 from dlmnist.models.pretrained import EncoderCheckpointError
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -60,8 +63,6 @@ class RunConfigCallback(SaveConfigCallback):
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
         config = self.parser.dump(self.config, skip_none=False, format="yaml")
-        import yaml
-
         for logger in trainer.loggers:
             if type(logger).__name__ != "CSVLogger":
                 logger.log_hyperparams(yaml.safe_load(config))
@@ -75,6 +76,16 @@ def wandb_account_configured() -> bool:
         return netrc.netrc().authenticators("api.wandb.ai") is not None
     except (OSError, netrc.NetrcParseError):
         return False
+
+
+def given_configs(configs: list) -> list[Path]:
+    """The ``-c`` files as given: without those they include (``config: ../cnn.yaml``), which jsonargparse lists too."""
+    paths = [Path(getattr(c, "absolute", str(c))).resolve() for c in configs]
+    included = set()
+    for path in paths:
+        inc = (yaml.safe_load(path.read_text()) or {}).get("config") if path.is_file() else None
+        included.update((path.parent / i).resolve() for i in ([inc] if isinstance(inc, str) else inc or []))
+    return [p for p in paths if p not in included]
 
 
 def _versions(base: Path) -> list[Path]:
@@ -111,11 +122,12 @@ def _free_subdir(run: Path, tag: str) -> str:
 class DLMNISTCLI(LightningCLI):
     def __init__(self, args: Any = None, **kwargs: Any) -> None:
         super().__init__(
-            model_class=None,
+            model_class=Model,
             datamodule_class=MNISTDataModule,
             subclass_mode_model=True,
             save_config_callback=RunConfigCallback,
             parser_class=DLMNISTParser,
+            parser_kwargs={"parser_mode": PARSER_MODE},  # a decoder's latent_dim: ${...encoder.init_args.latent_dim}
             seed_everything_default=42,
             auto_configure_optimizers=False,
             args=args,
@@ -137,9 +149,9 @@ class DLMNISTCLI(LightningCLI):
     def _experiment_name(self, cfg: Namespace) -> str:
         if cfg.get("name"):
             return cfg.name
-        configs = cfg.get("config") or []
+        configs = given_configs(cfg.get("config") or [])
         if configs:
-            return Path(str(configs[0])).stem
+            return configs[0].stem
         return str(cfg.model.class_path).split(".")[-1].lower()
 
     def _resolve_run(self, cfg: Namespace) -> tuple[Path, str]:
@@ -197,7 +209,7 @@ class DLMNISTCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand].trainer
-        monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
+        monitor, mode = self.model.monitor
         ckpt_dir = self.run_dir / "checkpoints"
         every = self.config[self.subcommand].get("checkpoint_every_n_steps")
         callbacks = [
@@ -221,15 +233,15 @@ class DLMNISTCLI(LightningCLI):
             FiniteLossGuard(),
             TestMetricsWriter(),
             PredictionWriter(),
+            ReconstructionGrid(),
         ]
         if cfg.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
         callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
         trainer = super().instantiate_trainer(**kwargs)
-        check = getattr(self.model, "check_trainer", None)  # e.g. the stacked AE's phase schedule vs max_epochs
-        if self.subcommand == "fit" and check is not None:
-            check(trainer)  # a ValueError becomes a usage error in instantiate_classes, before any file is written
+        if self.subcommand == "fit":  # e.g. the stacked AE's phase schedule vs max_epochs; a ValueError becomes a
+            self.model.check_trainer(trainer)  # usage error in instantiate_classes, before any file is written
         return trainer
 
 

@@ -1,32 +1,61 @@
-"""Build the model of an experiment config exactly as the CLI does (``model: class_path/init_args``)."""
+"""Read an experiment config's model exactly as the CLI does, without building Lightning's trainer parser.
+
+A config file may start from another (``config: ../cnn.yaml``, relative to the file) and change single keys
+(``model.init_args.encoder.init_args.channels: [8, 16]``); a sub-module may be given as a file
+(``encoder: encoders/conv_ae.yaml``). These are jsonargparse's own mechanisms: the parser below resolves them.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Optional
 
 import lightning as L
-import yaml
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentParser, Namespace
+
+from dlmnist.models.base import Model
+
+PARSER_MODE = "omegaconf+"  # after every file and flag: ${...encoder.init_args.latent_dim} interpolations resolved
+CLI_SCALARS = ("seed_everything", "name", "runs_dir", "ckpt_path", "checkpoint_every_n_steps", "optimizer",
+               "lr_scheduler")  # fmt: skip
+
+
+@functools.cache
+def _parser() -> ArgumentParser:
+    """``-c`` files with the model resolved; the trainer and data sections are accepted, not checked."""
+    parser = ArgumentParser(exit_on_error=False, parser_mode=PARSER_MODE)
+    parser.add_argument("-c", "--config", action="config")
+    parser.add_subclass_arguments(Model, "model", required=False)
+    for key in ("data", "trainer"):
+        parser.add_argument(f"--{key}", type=Optional[dict], default=None)
+    for key in CLI_SCALARS:
+        parser.add_argument(f"--{key}", type=Any, default=None)
+    return parser
+
+
+def _resolve(path: str | Path | Sequence[str | Path]) -> Namespace:
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    cfg = _parser().parse_args([x for p in paths for x in ("--config", str(p))])
+    if cfg.get("model") is None:
+        raise ValueError(f"no model: section in {', '.join(map(str, paths))}")
+    return cfg
+
+
+def model_config(path: str | Path | Sequence[str | Path]) -> dict[str, Any]:
+    """The resolved ``model`` section (``class_path``, ``init_args``) of one config file, or of several merged in
+    order (later files override earlier ones). Raises ValueError when no file gives a model or they do not parse."""
+    return _resolve(path).as_dict()["model"]
 
 
 def model_from_config(path: str | Path | Sequence[str | Path]) -> L.LightningModule:
-    """The ``model:`` of one config file, or of several merged in order (later files override earlier ones).
+    """The model of one config file, or of several merged in order (later files override earlier ones).
 
-    Raises ValueError when no file has a ``model:`` section, or when the model refuses an argument.
+    Raises ValueError when no file gives a model, or when the model refuses an argument.
     """
-    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(L.LightningModule, "model")
-    cfg = None
-    for p in paths:
-        model = (yaml.safe_load(p.read_text()) or {}).get("model")
-        if model is not None:
-            cfg = parser.parse_object({"model": model}, cfg_base=cfg)
-    if cfg is None:
-        raise ValueError(f"no model: section in {', '.join(map(str, paths))}")
-    return parser.instantiate_classes(cfg).model
+    return _parser().instantiate_classes(_resolve(path)).model
 
 
 def error_reason(error: Exception) -> str:

@@ -1,4 +1,7 @@
-"""KL divergences and log-likelihoods used by the VAE, in nats, summed over the event dimensions.
+"""The KL term and the log-likelihoods the VAE trains with, in nats, summed over the event dimensions.
+
+The general Gaussian and the Bernoulli KL divergences, for reading and exercises, are in
+``dlmnist.reference.divergences``.
 
 Conventions: ``0 log 0 = 0`` (``torch.xlogy``), so a Bernoulli KL is exactly 0 when both distributions put
 all mass on the same outcome and +inf when the first puts mass where the second has none; never NaN.
@@ -20,21 +23,6 @@ def gaussian_kl_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> tor
     Per dimension: 0.5 * (sigma^2 + mu^2 - 1 - log sigma^2) (Kingma & Welling, 2014, appendix B).
     """
     return 0.5 * (logvar.exp() + mean.pow(2) - 1.0 - logvar).sum(dim=-1)
-
-
-def gaussian_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
-    """KL( N(mean1, exp(logvar1)) || N(mean2, exp(logvar2)) ) for diagonal Gaussians (..., D) -> (...)."""
-    kl = logvar2 - logvar1 + (logvar1.exp() + (mean1 - mean2).pow(2)) / logvar2.exp() - 1.0
-    return 0.5 * kl.sum(dim=-1)
-
-
-def bernoulli_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Element-wise KL( Bernoulli(p) || Bernoulli(q) ) = p log(p/q) + (1-p) log((1-p)/(1-q)).
-
-    Edge cases follow the mathematics: ``p == q`` in {0, 1} gives 0; ``q`` in {0, 1} with ``p != q`` gives +inf.
-    """
-    p, q = torch.broadcast_tensors(p, q)
-    return torch.xlogy(p, p) - torch.xlogy(p, q) + torch.xlogy(1 - p, 1 - p) - torch.xlogy(1 - p, 1 - q)
 
 
 def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

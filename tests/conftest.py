@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dlmnist.config import model_config
 from dlmnist.data.idx import encode_idx
 from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
 
@@ -18,13 +19,19 @@ CLI_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "name", 
 
 
 def _top_keys(path: Path) -> set[str]:
-    return set(yaml.safe_load(path.read_text()) or {})
+    """The sections a config sets: ``model`` for ``model: ...`` and for ``model.init_args.x: ...``."""
+    return {str(k).split(".")[0] for k in yaml.safe_load(path.read_text()) or {}}
 
 
-# Every YAML under configs/ that states a model is an experiment (configs/*.yaml, configs/cnn_study/*.yaml, ...);
-# one that only sets CLI keys (trainer/, logger/) is an overlay; others (suite.yaml, search/) have their own tests.
-EXPERIMENT_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if "model" in _top_keys(p))
-OVERLAY_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if "model" not in _top_keys(p) and _top_keys(p) <= CLI_KEYS)
+# Every YAML under configs/ that states a model, or starts from one (``config: ../cnn.yaml``), is an experiment
+# (configs/*.yaml, configs/cnn_study/*.yaml, ...); one that only sets CLI keys (trainer/, logger/, data/) is an
+# overlay; configs/encoders/ holds sub-modules; suite.yaml and search/ have their own tests.
+EXPERIMENT_CONFIGS = sorted(
+    p for p in CONFIGS.rglob("*.yaml") if {"model", "config"} & _top_keys(p) and p.parent.name != "search"
+)
+OVERLAY_CONFIGS = sorted(
+    p for p in CONFIGS.rglob("*.yaml") if not {"model", "config"} & _top_keys(p) and _top_keys(p) <= CLI_KEYS
+)
 
 
 def config_id(path: Path) -> str:
@@ -78,7 +85,7 @@ def prerequisite_runs(tmp_path_factory, mnist_dir):
 
     def overrides(config: Path) -> list[str]:
         args = []
-        for key, value in (yaml.safe_load(config.read_text())["model"].get("init_args") or {}).items():
+        for key, value in model_config(config)["init_args"].items():
             match = RUN_REF.match(value) if isinstance(value, str) else None
             if match is None:
                 continue

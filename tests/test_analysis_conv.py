@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from dlmnist.analysis.conv import Layer, conv_out, conv_params, conv_transpose_out, receptive_fields
-from dlmnist.analysis.jacobian import (
+from dlmnist.reference import Conv2d as NumpyConv2d
+from dlmnist.reference.jacobian import (
     adjoint_gap,
     bias_jacobian,
     conv1d_matrix,
@@ -17,7 +18,6 @@ from dlmnist.analysis.jacobian import (
     is_toeplitz,
     linear_jacobian,
 )
-from dlmnist.reference import Conv2d as NumpyConv2d
 
 
 def test_identity_kernel_stride_2_worked_example():

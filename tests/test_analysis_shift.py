@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dlmnist.analysis.shift import (
+from dlmnist.reference.shift import (
     equivariance_error,
     invariance_error,
     measure,

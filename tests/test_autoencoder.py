@@ -38,7 +38,6 @@ def test_denoising_input_is_noisy_clipped_and_the_target_clean():
     [
         ({"loss": "huber"}, "loss must be one of"),
         ({"noise_factor": -0.1}, "noise_factor"),
-        ({"lr": 0}, "lr must be positive"),
         ({"decoder": ConvDecoder(5)}, "decoder latent_dim 5 differs from the encoder's latent_dim 12"),
     ],
 )

@@ -100,7 +100,8 @@ BAD_VALUES = [  # (dotted key, value, what the message must contain)
     ("model.init_args.encoder.init_args.dropout", 1.5, "dropout"),
     ("model.init_args.encoder.init_args.kernel_sizes", 13, "layer 2 .*shrinks"),
     ("model.init_args.head_dropout", 1.5, "head_dropout"),
-    ("model.init_args.lr", -1, "lr"),
+    ("model.init_args.optim.lr", -1, "optim.lr must be positive"),
+    ("model.init_args.optim.name", "adagrad", "optim.name"),
     ("data.val_fraction", 1.2, "val_fraction"),
     ("data.train_subset", 0, "train_subset"),
     ("data.train_subset", 48001, "train_subset=48001 is larger than the training split"),
@@ -216,3 +217,25 @@ def test_subcommand_help_still_comes_from_lightning_cli(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--trainer.max_epochs" in out and "--runs_dir" in out
+
+
+def test_an_autoencoders_latent_dim_is_set_once_and_reaches_the_decoder(capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(CONFIGS / "ae_conv.yaml"), "--model.encoder.init_args.latent_dim=16", "--print_config")
+    model = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]
+    assert model["encoder"]["init_args"]["latent_dim"] == model["decoder"]["init_args"]["latent_dim"] == 16
+
+
+def test_a_vaes_z_size_is_set_once(capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(CONFIGS / "vae.yaml"), "--model.latent_dim=3", "--print_config")
+    model = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]
+    assert model["latent_dim"] == model["decoder"]["init_args"]["latent_dim"] == 3
+
+
+def test_a_decoder_latent_dim_given_against_the_encoders_is_a_clear_error(tmp_path, capsys):
+    args = ["-c", str(CONFIGS / "ae_conv.yaml"), "--model.decoder.init_args.latent_dim=5", f"--runs_dir={tmp_path}"]
+    with pytest.raises(SystemExit):
+        run_cli("fit", *args)
+    assert "decoder latent_dim 5 differs from the encoder's latent_dim 12" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written

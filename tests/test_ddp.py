@@ -71,3 +71,30 @@ def test_ddp_shards_the_epoch_and_the_test_accuracy_matches_one_process(fake_dat
     one = json.loads((run / "test-2" / "test_metrics.json").read_text())
     assert two["test/acc"] == one["test/acc"]  # synced counts: exact
     assert two["test/loss"] == pytest.approx(one["test/loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["ae_conv.yaml", "vae.yaml"])  # classifiers: the test above
+def test_ddp_epoch_losses_of_every_model_family_cover_both_processes(config, fake_data, tmp_path):
+    """The base's one logging rule: an epoch mean under DDP is the mean over every process's batches."""
+    dlmnist(
+        "fit",
+        "-c",
+        str(CONFIGS / config),
+        "-c",
+        str(CONFIGS / "trainer" / "ddp_cpu.yaml"),
+        f"--data.data_dir={fake_data}",
+        "--data.dataset=fashion_mnist",
+        "--data.batch_size=32",
+        f"--runs_dir={tmp_path}",
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.callbacks+=tests.fault_callbacks.RecordTrainingImages",
+        f"--trainer.callbacks.folder={tmp_path}",
+    )
+    shards = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    images = sum(len(s["seen"]["0"]) for s in shards)
+    with open(tmp_path / config.removesuffix(".yaml") / "version_0" / "metrics.csv") as f:
+        logged = [float(r["train/loss_epoch"]) for r in csv.DictReader(f) if r["train/loss_epoch"]]
+    both = sum(s["loss_sum"]["0"] for s in shards) / images
+    assert logged == [pytest.approx(both, rel=1e-5)]

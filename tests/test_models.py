@@ -17,7 +17,7 @@ def test_model_forward_backward(config):
     x = torch.randn(4, 1, 28, 28)
     y = torch.arange(4)
     model.train()
-    loss = model._shared_step((x, y), "train") if hasattr(model, "_shared_step") else model.training_step((x, y), 0)
+    loss = model.training_step((x, y), 0)
     assert torch.isfinite(loss)
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]

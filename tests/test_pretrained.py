@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dlmnist.data import MNISTDataModule
-from dlmnist.models import AutoEncoder, Classifier, EncoderCheckpointError, load_encoder
+from dlmnist.models import AutoEncoder, Classifier, EncoderCheckpointError, Optim, load_encoder
 from dlmnist.nn import ConvDecoder, ConvEncoder
 
 from .conftest import CONFIGS, run_cli
@@ -39,7 +39,7 @@ def fit(model: L.LightningModule, data_dir, tmp_path, steps: int = 3, callbacks=
 @pytest.fixture
 def classifier_ckpt(fake_data, tmp_path):
     """A real checkpoint of a classifier trained a few steps (batch norm statistics moved away from 0/1)."""
-    trainer = fit(Classifier(small_encoder(), schedule="constant"), fake_data, tmp_path)
+    trainer = fit(Classifier(small_encoder(), optim=Optim(schedule="constant")), fake_data, tmp_path)
     path = tmp_path / "classifier.ckpt"
     trainer.save_checkpoint(path)
     return path
@@ -61,8 +61,7 @@ def test_frozen_encoder_is_bit_identical_and_in_eval_mode_while_decoder_learns(c
     model = AutoEncoder(
         small_encoder(),
         ConvDecoder(6, [8, 4], feature_size=7),
-        schedule="constant",
-        weight_decay=0.1,  # decoupled weight decay would move any parameter the optimizer held
+        optim=Optim(schedule="constant", weight_decay=0.1),  # decoupled weight decay would move any parameter held
         encoder_checkpoint=str(classifier_ckpt),
         freeze_encoder=True,
     )

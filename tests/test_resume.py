@@ -15,10 +15,10 @@ from dlmnist.data.loader import TensorBatches
 from .conftest import CONFIGS, run_cli
 
 
-def common(fake_data: Path, runs: Path, *extra: str) -> list[str]:
+def common(fake_data: Path, runs: Path, *extra: str, config: str = "cnn.yaml") -> list[str]:
     return [
         "-c",
-        str(CONFIGS / "cnn.yaml"),  # dropout 0.1: a resume must also restore the RNG state
+        str(CONFIGS / config),  # cnn.yaml: dropout 0.1, a resume must also restore the RNG state
         f"--data.data_dir={fake_data}",
         "--data.dataset=fashion_mnist",
         "--data.batch_size=32",
@@ -71,7 +71,7 @@ def test_loader_state_skips_the_batches_already_trained_on():
 @pytest.mark.slow
 def test_resume_after_a_stop_at_k_steps_matches_an_uninterrupted_run(fake_data, tmp_path):
     # constant learning rate: a one-cycle schedule's length depends on max_steps itself
-    args = ["--model.init_args.schedule=constant"]
+    args = ["--model.init_args.optim.schedule=constant"]
     run_cli("fit", *common(fake_data, tmp_path / "full", *args), "--trainer.max_steps=20")
     full = last(tmp_path / "full")
     assert (full["global_step"], full["epoch"]) == (20, 1)
@@ -83,6 +83,19 @@ def test_resume_after_a_stop_at_k_steps_matches_an_uninterrupted_run(fake_data, 
         assert_same_state(last(runs), full)
         assert (runs / "cnn" / "version_0" / "resume" / "metrics.csv").is_file()  # resumed into the same run
         assert not (runs / "cnn" / "version_1").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["ae_denoise.yaml", "vae.yaml", "vit_small.yaml"])  # cnn.yaml: the test above
+def test_every_model_family_resumes_exactly(config, fake_data, tmp_path):
+    """Through the base's step routing and optimizer: the noise of the denoising AE, the VAE's sampled z and
+    binarisation, the ViT's optimizer state all resume to the uninterrupted run's state."""
+    name, args = Path(config).stem, ["--model.init_args.optim.schedule=constant"]
+    run_cli("fit", *common(fake_data, tmp_path / "full", *args, config=config), "--trainer.max_steps=12")
+    runs = tmp_path / "k"
+    run_cli("fit", *common(fake_data, runs, *args, config=config), "--trainer.max_steps=5")
+    run_cli("fit", *common(fake_data, runs, *args, config=config), "--trainer.max_steps=12", "--ckpt_path=last")
+    assert_same_state(last(runs, name), last(tmp_path / "full", name))
 
 
 @pytest.mark.slow

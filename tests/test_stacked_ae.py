@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dlmnist.data import MNISTDataModule
-from dlmnist.models import StackedAutoEncoder
+from dlmnist.models import Optim, StackedAutoEncoder
 from dlmnist.models.phases import build_schedule, phase_index
 from dlmnist.nn import DenseStack
 
@@ -35,7 +35,7 @@ def test_schedule_labels_epochs_and_scratch_budget():
         ({"pretrain_epochs": 0}, "pretrain_epochs must be positive"),
         ({"corruption": 1.0}, "corruption"),
         ({"finetune_epochs": 0}, "finetune_epochs"),
-        ({"finetune_lr": 0}, "finetune_lr"),
+        ({"head_lr": 0}, "head_lr"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
@@ -67,7 +67,11 @@ def _changed(before: dict, after: dict) -> set[str]:
 def test_each_phase_changes_only_its_own_parameters(fake_data, tmp_path):
     torch.manual_seed(0)
     model = StackedAutoEncoder(
-        DenseStack([32, 16, 8], dropout=0.1), pretrain_epochs=1, head_epochs=1, finetune_epochs=1, weight_decay=0.01
+        DenseStack([32, 16, 8], dropout=0.1),
+        pretrain_epochs=1,
+        head_epochs=1,
+        finetune_epochs=1,
+        optim=Optim(weight_decay=0.01),
     )
     data = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", batch_size=64, download=False)
     snaps = Snapshots()

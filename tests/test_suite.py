@@ -131,11 +131,12 @@ def test_suite_runs_reuses_reruns_what_changed_and_reports(fake_data, tmp_path, 
     assert not (runs / "first" / "version_1").exists() and not (runs / "second" / "version_1").exists()
 
     g = yaml.safe_load(graph.read_text())
-    g["experiments"]["first"]["args"] = {"model.lr": 0.001}
+    g["experiments"]["first"]["args"] = {"model.optim.lr": 0.001}
     graph.write_text(yaml.safe_dump(g))
     assert suite_main(argv) == 0  # `first` changed, so it and what needs it run again
     assert (runs / "first" / "version_1" / "suite.json").is_file() and (runs / "second" / "version_1").is_dir()
-    assert "--model.lr=0.001" in json.loads((runs / "first" / "version_1" / "suite.json").read_text())["fit_command"]
+    record = json.loads((runs / "first" / "version_1" / "suite.json").read_text())
+    assert "--model.optim.lr=0.001" in record["fit_command"]
 
     out = tmp_path / "reports"
     assert report_main(["--runs_dir", str(runs), "--out", str(out), "--graph", str(graph)]) == 0

@@ -41,7 +41,7 @@ def test_every_search_spec_resolves_to_a_valid_config(path, monkeypatch):
     for key, value in spec.decode(trial.params).items():  # each searched value lands where the spec says
         node = config
         for part in key.split("."):
-            node = node[part] if part in node else node["init_args"][part]  # model.lr is model.init_args.lr
+            node = node[part] if part in node else node["init_args"][part]  # model.optim.lr is model.init_args.optim.lr
         assert node == value, key
 
 
@@ -70,7 +70,7 @@ def test_tiny_search_with_sqlite_is_resumed_and_tests_the_best_once(fake_data, t
                 "trials": 2,
                 "epochs": 1,
                 "params": {
-                    "model.lr": {"low": 1e-3, "high": 1e-2, "log": True},
+                    "model.optim.lr": {"low": 1e-3, "high": 1e-2, "log": True},
                     "model.encoder.init_args.channels": {"choices": [[8, 16], [16, 16]]},
                 },
                 "pruner": False,
@@ -89,7 +89,7 @@ def test_tiny_search_with_sqlite_is_resumed_and_tests_the_best_once(fake_data, t
     study = optuna.load_study(study_name="tiny", storage=storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert [t.number for t in complete] == [0, 1, 3]  # continued the same study; the interrupted one is not counted
-    assert len({(t.params["model.lr"], t.params["model.encoder.init_args.channels"]) for t in complete}) == 3
+    assert len({(t.params["model.optim.lr"], t.params["model.encoder.init_args.channels"]) for t in complete}) == 3
     for t in complete:
         assert (runs / "tune" / "tiny" / f"trial_{t.number:03d}" / "version_0" / "checkpoints" / "best.ckpt").is_file()
 

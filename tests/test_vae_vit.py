@@ -69,7 +69,7 @@ def test_conv_vae_from_the_shared_building_blocks():
     enc = ConvEncoder(channels=[4, 8], latent_dim=None)  # flattened 8x7x7 feature map
     vae = VAE(enc, ConvDecoder(latent_dim=3, channels=[8, 4], out_activation=None), latent_dim=3)
     x = torch.rand(5, 1, 28, 28)
-    loss = vae._shared_step((x, torch.arange(5)), "train")
+    loss = vae.training_step((x, torch.arange(5)), 0)
     loss.backward()
     assert torch.isfinite(loss) and vae.to_mean.weight.shape == (3, 8 * 7 * 7)
     assert vae(x).shape == (5, 1, 28, 28) and 0 <= vae(x).min() and vae(x).max() <= 1

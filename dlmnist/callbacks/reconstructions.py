@@ -13,7 +13,9 @@ class ReconstructionGrid(L.Callback):
     ``num_images`` images of the first batch and what the model makes of them.
 
     The model provides ``reconstruction_panels(x) -> [(title, (N, 1, H, W) images in [0, 1]), ...]``
-    (input, noisy input, reconstruction for an autoencoder). The figure goes through
+    (input, noisy input, reconstruction for an autoencoder); a model whose ``reconstruction_panels`` gives
+    ``None`` (the base's default: it does not reconstruct) gets no figure. ``dlmnist fit``/``test`` always add
+    this callback. The figure goes through
     ``log_figure``: a PNG in ``<run>/figures/`` and W&B / TensorBoard images when those loggers are on.
     """
 
@@ -33,6 +35,8 @@ class ReconstructionGrid(L.Callback):
             return
         with torch.no_grad():
             panels = pl_module.reconstruction_panels(x)
+        if panels is None:
+            return
         log_figure(trainer, key, panels_figure(panels, ncols=self.ncols, side_by_side=False))
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:

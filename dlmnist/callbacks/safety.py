@@ -23,6 +23,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
+from dlmnist.utils.lightning_internals import combined_loader, forget_wandb_run, uncount_stepped_batch, wandb_run
+
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message names the step and the loss."""
@@ -96,7 +98,7 @@ class ResumeCheckpoint(Callback):
         if trainer.global_step == 0 or trainer.fast_dev_run:
             return  # nothing trained yet: keep whatever is there
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # the failed batch is not done
-        loader = trainer.fit_loop._combined_loader
+        loader = combined_loader(trainer)
         for dl in loader.flattened if loader is not None else ():
             if hasattr(dl, "rewind"):
                 dl.rewind(done)
@@ -115,7 +117,7 @@ class ResumeCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self._crashed:  # Lightning adds one logging step on resume, right for a save after a step only
-            checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
+            uncount_stepped_batch(checkpoint)
             self._crashed = False
         # Saved after Lightning counted the epoch as processed (at the end of a fit, or at the end of an
         # epoch without validation): record it as saved during the epoch, as after validation, which
@@ -168,7 +170,7 @@ def finish_wandb(loggers: list, exit_code: int) -> None:
     starts its own run and a failed run is closed, marked with ``exit_code``.
     """
     for logger in loggers:
-        run = getattr(logger, "_experiment", None) if type(logger).__name__ == "WandbLogger" else None
+        run = wandb_run(logger) if type(logger).__name__ == "WandbLogger" else None
         if run is not None and hasattr(run, "finish"):
             run.finish(exit_code=exit_code)
-            logger._experiment = None
+            forget_wandb_run(logger)

@@ -39,9 +39,9 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        write = getattr(pl_module, "write_predictions", None)
-        if write is None or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        path = write(outputs, run_dir(trainer))
-        print(f"predictions written to {path}")
+        path = pl_module.write_predictions(outputs, run_dir(trainer))
+        if path is not None:
+            print(f"predictions written to {path}")

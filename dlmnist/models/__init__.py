@@ -1,8 +1,20 @@
 from dlmnist.models.autoencoder import AutoEncoder
+from dlmnist.models.base import Model
 from dlmnist.models.classifier import Classifier
+from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
 from dlmnist.models.vit import ViT
 
-__all__ = ["VAE", "AutoEncoder", "Classifier", "EncoderCheckpointError", "StackedAutoEncoder", "ViT", "load_encoder"]
+__all__ = [
+    "VAE",
+    "AutoEncoder",
+    "Classifier",
+    "EncoderCheckpointError",
+    "Model",
+    "Optim",
+    "StackedAutoEncoder",
+    "ViT",
+    "load_encoder",
+]

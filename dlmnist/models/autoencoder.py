@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Literal, Optional
 
-import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import BinaryAUROC
 
-from dlmnist.models.hparams import save_hparams
-from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+from dlmnist.models.base import Model, Stage
+from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
+from dlmnist.utils.figures import figure_png, panels_figure
+from dlmnist.utils.files import atomic_write_bytes
 
 LossName = Literal["l1", "mse", "bce"]
 
@@ -30,7 +32,7 @@ def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, loss: str) -
     return err.flatten(1).mean(dim=1)
 
 
-class AutoEncoder(PretrainedEncoder, L.LightningModule):
+class AutoEncoder(PretrainedEncoder, Model):
     """``decoder(encoder(x + noise))`` trained to give back ``x``; pixels in [0, 1] (``data.normalize: false``).
 
     Args:
@@ -39,7 +41,7 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
         loss: ``l1`` (mean absolute error), ``mse`` or ``bce``; ``test/l1`` and ``test/mse`` are logged whatever it is.
         noise_factor: standard deviation of the Gaussian noise added to the input (clipped to [0, 1]);
             the loss is against the clean image. 0 for a plain autoencoder.
-        lr, weight_decay, optimizer, schedule, warmup: as for the classifier (``dlmnist.models.optim``).
+        optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`).
         encoder_checkpoint: start the encoder from this checkpoint's ``encoder.*`` weights (``pretrained``).
         freeze_encoder: keep the encoder fixed (no gradients, eval mode): only the decoder learns.
 
@@ -47,24 +49,17 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
     ``test/auroc``: how well the per-image reconstruction error tells the held-out digits from the rest.
     """
 
-    monitor = ("val/loss", "min")
-
     def __init__(
         self,
         encoder: nn.Module,
         decoder: nn.Module,
         loss: LossName = "l1",
         noise_factor: float = 0.0,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        optimizer: OptimizerName = "adamw",
-        schedule: ScheduleName = "onecycle",
-        warmup: float = 0.2,
+        optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
     ) -> None:
-        super().__init__()
-        check_positive(lr=lr)
+        super().__init__(optim=optim)
         if loss not in ("l1", "mse", "bce"):
             raise ValueError(f"loss must be one of l1, mse, bce, got {loss!r}")
         if noise_factor < 0:
@@ -72,7 +67,7 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
         enc_dim, dec_dim = getattr(encoder, "latent_dim", None), getattr(decoder, "latent_dim", None)
         if enc_dim is not None and dec_dim is not None and enc_dim != dec_dim:
             raise ValueError(f"decoder latent_dim {dec_dim} differs from the encoder's latent_dim {enc_dim}")
-        save_hparams(self, ("encoder", "decoder"))
+        self.save_hparams(("encoder", "decoder"))
         self.encoder, self.decoder = encoder, decoder
         self.auroc = BinaryAUROC()
         self.init_encoder(encoder_checkpoint, freeze_encoder)
@@ -86,46 +81,26 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
             return x
         return (x + self.hparams.noise_factor * torch.randn_like(x)).clamp_(0.0, 1.0)
 
-    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
         recon = self(self.corrupt(x))
         per_image = reconstruction_error(recon, x, self.hparams.loss)  # (B,)
         loss = per_image.mean()
-        on_step = stage == "train"
-        log = dict(on_epoch=True, batch_size=len(x), sync_dist=not on_step)
-        self.log(f"{stage}/loss", loss, on_step=on_step, prog_bar=True, **log)
+        self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(x))
         if stage == "test":
-            self.log("test/l1", F.l1_loss(recon, x), **log)
-            self.log("test/mse", F.mse_loss(recon, x), **log)
+            self.log_stage(stage, "l1", F.l1_loss(recon, x), batch_size=len(x))
+            self.log_stage(stage, "mse", F.mse_loss(recon, x), batch_size=len(x))
             held_out = self._held_out_classes()
             if held_out:
                 is_anomaly = torch.isin(y, torch.tensor(held_out, device=y.device)).long()
-                self.auroc.update(reconstruction_error(recon, x, self.hparams.loss), is_anomaly)
-                self.log("test/auroc", self.auroc, on_epoch=True, batch_size=len(x))
+                self.auroc.update(per_image, is_anomaly)
+                self.log("test/auroc", self.auroc, on_epoch=True, batch_size=len(x))  # torchmetrics syncs it
         return loss
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
 
     def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y = batch
         noisy = self.corrupt(x)
         return {"input": x, "noisy": noisy, "reconstruction": self(noisy), "label": y}
-
-    def configure_optimizers(self):
-        h = self.hparams
-        return build_optimizer(self, self.parameters(), h.lr, h.weight_decay, h.optimizer, h.schedule, h.warmup)
-
-    def configure_callbacks(self):
-        from dlmnist.callbacks.reconstructions import ReconstructionGrid
-
-        return [ReconstructionGrid()]
 
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Titled image batches for pictures: input (noisy input) and reconstruction."""
@@ -137,14 +112,8 @@ class AutoEncoder(PretrainedEncoder, L.LightningModule):
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         return list(getattr(datamodule, "exclude_classes", None) or [])
 
-    @staticmethod
-    def write_predictions(outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:
+    def write_predictions(self, outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:
         """``reconstructions.pt`` (inputs, noisy inputs, reconstructions, labels) and a PNG of the first 64."""
-        import io
-
-        from dlmnist.utils.figures import figure_png, panels_figure
-        from dlmnist.utils.files import atomic_write_bytes
-
         data = {k: torch.cat([o[k] for o in outputs]).cpu() for k in outputs[0]}
         buf = io.BytesIO()
         torch.save(data, buf)

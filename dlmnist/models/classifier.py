@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from dlmnist.models.hparams import save_hparams
-from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+from dlmnist.models.base import Model, Stage
+from dlmnist.models.optim import Optim, check_positive
 from dlmnist.models.pretrained import PretrainedEncoder
 from dlmnist.nn.layers import MLP, Activation, check_dropout
+from dlmnist.utils.figures import confusion_figure, log_figure
+from dlmnist.utils.files import atomic_write_text
 
 
-class Classifier(PretrainedEncoder, L.LightningModule):
+class Classifier(PretrainedEncoder, Model):
     """Cross-entropy classifier: ``encoder`` -> features ``(B, latent_dim)`` -> MLP head -> logits.
 
     Args:
@@ -26,17 +27,13 @@ class Classifier(PretrainedEncoder, L.LightningModule):
         head_activation: activation between the head's layers.
         head_dropout: dropout between the head's layers.
         num_classes: number of classes.
-        lr: peak learning rate.
-        weight_decay: decoupled weight decay (AdamW) or L2 (Adam, SGD).
-        optimizer: ``adamw``, ``adam`` or ``sgd`` (Nesterov momentum 0.9).
-        schedule: ``onecycle``, ``cosine`` or ``constant``, stepped every batch.
-        warmup: share of the run spent warming up (one-cycle).
+        optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`).
         encoder_checkpoint: start the encoder from this checkpoint's ``encoder.*`` weights, e.g. a conv
             autoencoder's (see ``dlmnist.models.pretrained``); fine-tuned unless ``freeze_encoder``.
         freeze_encoder: keep the encoder fixed (no gradients, eval mode): only the head learns.
     """
 
-    monitor = ("val/acc", "max")  # what best.ckpt is chosen by
+    monitor = ("val/acc", "max")
 
     def __init__(
         self,
@@ -45,20 +42,16 @@ class Classifier(PretrainedEncoder, L.LightningModule):
         head_activation: Activation = "relu",
         head_dropout: float = 0.0,
         num_classes: int = 10,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        optimizer: OptimizerName = "adamw",
-        schedule: ScheduleName = "onecycle",
-        warmup: float = 0.2,
+        optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
     ) -> None:
-        super().__init__()
-        check_positive(lr=lr, num_classes=num_classes)
+        super().__init__(optim=optim)
+        check_positive(num_classes=num_classes)
         check_dropout(head_dropout, "head_dropout")
         if not hasattr(encoder, "latent_dim"):
             raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute")
-        save_hparams(self, ("encoder",))
+        self.save_hparams(("encoder",))
         self.encoder = encoder
         self.head = MLP(encoder.latent_dim, head_hidden, num_classes, head_activation, head_dropout)
         self.metrics = nn.ModuleDict(
@@ -70,27 +63,20 @@ class Classifier(PretrainedEncoder, L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, 1, 28, 28) -> (B, num_classes) logits
 
-    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
+        return self.classify(self(x), y, stage)
+
+    def classify(self, logits: torch.Tensor, y: torch.Tensor, stage: Stage) -> torch.Tensor:
+        """Cross-entropy of ``logits`` (B, num_classes) against ``y`` (B,): logged, counted for the accuracy."""
         loss = F.cross_entropy(logits, y)
         self.metrics[f"{stage}_"].update(logits, y)  # logged once per epoch, by _log_accuracy
-        # sync_dist: under DDP the epoch mean (and the step value) covers every process's batches; in one
-        # process it costs nothing, and under DDP one scalar all-reduce a training step
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=len(y),
-            sync_dist=True,
-        )
+        self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(y))
         if stage == "test":
             self.confusion.update(logits, y)
         return loss
 
-    def _log_accuracy(self, stage: str) -> None:
+    def _log_accuracy(self, stage: Stage) -> None:
         # Once per epoch: logging the metric object from every step costs Lightning about 1 ms per step on
         # a CPU, a twentieth of a configs/cnn.yaml training step. compute() gathers the counts of all processes,
         # so every process logs the same value (sync_dist averages equal numbers, and keeps Lightning quiet).
@@ -99,24 +85,13 @@ class Classifier(PretrainedEncoder, L.LightningModule):
             self.log(f"{stage}/acc", metric.compute(), prog_bar=stage != "train", sync_dist=True)
         metric.reset()
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
     def on_train_epoch_end(self) -> None:
         self._log_accuracy("train")
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val")
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
     def on_test_epoch_end(self) -> None:
-        from dlmnist.utils.figures import confusion_figure, log_figure
-
         self._log_accuracy("test")
         cm = self.confusion.compute().cpu()
         self.confusion.reset()
@@ -125,19 +100,11 @@ class Classifier(PretrainedEncoder, L.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y = batch
-        prob = self(x).softmax(dim=-1)
-        conf, pred = prob.max(dim=-1)
+        conf, pred = self(x).softmax(dim=-1).max(dim=-1)
         return {"label": y, "pred": pred, "prob": conf}
 
-    def configure_optimizers(self):
-        h = self.hparams
-        return build_optimizer(self, self.parameters(), h.lr, h.weight_decay, h.optimizer, h.schedule, h.warmup)
-
-    @staticmethod
-    def write_predictions(outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:
+    def write_predictions(self, outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:
         """CSV of test index, true label, predicted class and its probability."""
-        from dlmnist.utils.files import atomic_write_text
-
         label = torch.cat([o["label"] for o in outputs]).tolist()
         pred = torch.cat([o["pred"] for o in outputs]).tolist()
         prob = torch.cat([o["prob"] for o in outputs]).tolist()

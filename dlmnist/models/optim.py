@@ -1,10 +1,15 @@
-"""Optimizer and learning-rate schedule built from a model's typed arguments."""
+"""How every model trains: one :class:`Optim` description (optimizer, peak learning rate, schedule), one builder.
+
+A model takes ``optim: Optim`` (in a config ``model.init_args.optim: {lr: 0.004, weight_decay: 5e-4}``, on the
+command line ``--model.optim.lr=0.004``); fields left out keep the model's default.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Literal, Optional
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Optional, Union
 
 import lightning as L
 import torch
@@ -13,36 +18,71 @@ OptimizerName = Literal["adam", "adamw", "sgd"]
 ScheduleName = Literal["onecycle", "cosine", "constant"]
 
 
+@dataclass(frozen=True)
+class Optim:
+    """Optimizer and learning-rate schedule.
+
+    Args:
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay (AdamW) or L2 (Adam, SGD).
+        name: ``adamw``, ``adam`` or ``sgd`` (Nesterov momentum 0.9).
+        schedule: ``onecycle`` (warm-up, then cosine down), ``cosine`` or ``constant``, stepped every batch.
+        warmup: share of the run spent warming up (one-cycle), strictly between 0 and 1.
+    """
+
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    name: OptimizerName = "adamw"
+    schedule: ScheduleName = "onecycle"
+    warmup: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_positive(**{"optim.lr": self.lr})
+        if not self.weight_decay >= 0:
+            raise ValueError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.name not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optim.name must be one of adam, adamw, sgd, got {self.name!r}")
+        if self.schedule not in ("onecycle", "cosine", "constant"):
+            raise ValueError(f"optim.schedule must be one of onecycle, cosine, constant, got {self.schedule!r}")
+        if not 0.0 < self.warmup < 1.0:
+            raise ValueError(f"optim.warmup must lie strictly between 0 and 1, got {self.warmup}")
+
+    @classmethod
+    def of(cls, value: Union[Optim, Mapping, None]) -> Optim:
+        """``value`` as an Optim: a checkpoint's hyper-parameters hold it as a dict."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, Optim) else cls(**dict(value))
+
+
 def build_optimizer(
     module: L.LightningModule,
     params: Iterable[torch.nn.Parameter],
-    lr: float,
-    weight_decay: float = 0.0,
-    optimizer: OptimizerName = "adamw",
-    schedule: ScheduleName = "onecycle",
-    warmup: float = 0.2,
+    optim: Optim,
+    lr: Optional[float] = None,
     total_steps: Optional[int] = None,
 ):
     """Return what ``configure_optimizers`` returns; one-cycle and cosine step once per batch.
 
-    The schedule spans ``total_steps`` optimizer steps, by default the whole run (e.g. one phase of a run otherwise).
+    ``lr`` replaces ``optim.lr`` (e.g. one phase of a stacked autoencoder); the schedule spans ``total_steps``
+    optimizer steps, by default the whole run.
     """
     params = [p for p in params if p.requires_grad]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    lr = optim.lr if lr is None else lr
+    if optim.name == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=optim.weight_decay)
+    elif optim.name == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=optim.weight_decay)
     else:
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if schedule == "constant":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=optim.weight_decay)
+    if optim.schedule == "constant":
         return opt
     total = module.trainer.estimated_stepping_batches if total_steps is None else total_steps
     if not math.isfinite(total) or total < 1:
-        raise ValueError(f"schedule={schedule!r} needs a finite run: set trainer.max_epochs or trainer.max_steps")
+        raise ValueError(f"schedule={optim.schedule!r} needs a finite run: set trainer.max_epochs or trainer.max_steps")
     total = int(total)
-    if schedule == "onecycle":
-        if not 0.0 < warmup < 1.0:
-            raise ValueError(f"warmup must lie strictly between 0 and 1, got {warmup}")
+    if optim.schedule == "onecycle":
+        warmup = optim.warmup
         if math.isclose(warmup * total, 1.0):  # OneCycleLR divides by (warmup steps - 1)
             warmup = min(2.0 / total, 0.5)
         sched = torch.optim.lr_scheduler.OneCycleLR(

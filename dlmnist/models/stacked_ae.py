@@ -21,14 +21,15 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.func import functional_call
 from torchmetrics.classification import MulticlassAccuracy
 
+from dlmnist.models.base import Stage
 from dlmnist.models.classifier import Classifier
-from dlmnist.models.hparams import save_hparams
-from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+from dlmnist.models.optim import Optim, build_optimizer, check_positive
 from dlmnist.models.phases import Phase, build_schedule, describe, phase_index
-from dlmnist.nn.layers import MLP, Activation, check_dropout, per_layer
+from dlmnist.nn.layers import Activation, per_layer
+from dlmnist.utils.lightning_internals import train_progress_bar
 
 
-class StackedAutoEncoder(L.LightningModule):
+class StackedAutoEncoder(Classifier):
     """Stacked (denoising) autoencoder pretraining, then classification; see the module docstring.
 
     Args:
@@ -40,17 +41,12 @@ class StackedAutoEncoder(L.LightningModule):
             (denoising autoencoder; 0 for a plain autoencoder), one value or one per layer.
         head_epochs: epochs training only the head on the frozen stack (0 skips it).
         finetune_epochs: epochs training the whole network with labels.
-        head_hidden: hidden widths of the MLP head (``[]``: a softmax layer).
-        head_activation: activation between the head's layers.
-        head_dropout: dropout between the head's layers.
-        num_classes: number of classes.
+        head_hidden, head_activation, head_dropout, num_classes: the classifier head, as in
+            :class:`~dlmnist.models.Classifier`.
+        optim: optimizer and schedule of every phase (a fresh optimizer for each, its schedule spanning the
+            phase); ``optim.lr`` is the peak learning rate of fine-tuning.
         pretrain_lr: peak learning rate of each layer's pretraining.
         head_lr: peak learning rate of the head phase.
-        finetune_lr: peak learning rate of fine-tuning.
-        weight_decay: decoupled weight decay (AdamW) or L2 (Adam, SGD), every phase.
-        optimizer: ``adamw``, ``adam`` or ``sgd``, a fresh one for each phase.
-        schedule: ``onecycle``, ``cosine`` or ``constant``, spanning each phase.
-        warmup: share of each phase spent warming up (one-cycle).
     """
 
     # No metric picks the checkpoint: the result is the model at the end of the schedule, and val/acc of different
@@ -70,15 +66,18 @@ class StackedAutoEncoder(L.LightningModule):
         head_activation: Activation = "relu",
         head_dropout: float = 0.0,
         num_classes: int = 10,
+        optim: Optim = Optim(lr=1e-3),
         pretrain_lr: float = 1e-3,
         head_lr: float = 1e-3,
-        finetune_lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        optimizer: OptimizerName = "adamw",
-        schedule: ScheduleName = "onecycle",
-        warmup: float = 0.2,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            encoder=encoder,
+            head_hidden=head_hidden,
+            head_activation=head_activation,
+            head_dropout=head_dropout,
+            num_classes=num_classes,
+            optim=optim,
+        )
         if not all(hasattr(encoder, a) for a in ("layers", "widths", "latent_dim")):
             raise ValueError(f"encoder {type(encoder).__name__} is not a layer-wise stack (dlmnist.nn.DenseStack)")
         n = len(encoder.layers)
@@ -89,18 +88,15 @@ class StackedAutoEncoder(L.LightningModule):
             raise ValueError(f"corruption must lie in [0, 1), got {corruption}")
         if head_epochs < 0 or finetune_epochs < 1:
             raise ValueError(f"head_epochs must be >= 0 and finetune_epochs >= 1, got {head_epochs}, {finetune_epochs}")
-        check_positive(pretrain_lr=pretrain_lr, head_lr=head_lr, finetune_lr=finetune_lr, num_classes=num_classes)
-        check_dropout(head_dropout, "head_dropout")
-        save_hparams(self, ("encoder",))
-        self.encoder = encoder
+        check_positive(pretrain_lr=pretrain_lr, head_lr=head_lr)
+        self.save_hparams(("encoder",))
         widths = encoder.widths
         # the temporary decoder of layer k maps its code back to its input: (B, widths[k]) -> (B, widths[k-1])
         self.decoders = nn.ModuleList(nn.Linear(b, a) for a, b in zip(widths[:-1], widths[1:])) if pretrain else None
-        self.head = MLP(encoder.latent_dim, head_hidden, num_classes, head_activation, head_dropout)
         self.corruption = noise
         self.phases = build_schedule(n, pretrain, epochs, head_epochs, finetune_epochs)
-        stages = ("train_", "val_", "test_", "after", "before")
-        self.metrics = nn.ModuleDict({k: MulticlassAccuracy(num_classes, average="micro") for k in stages})
+        for k in ("after", "before"):  # the test accuracy after and before fine-tuning
+            self.metrics[k] = MulticlassAccuracy(num_classes, average="micro")
         self.before_finetune: Optional[dict[str, torch.Tensor]] = None  # encoder + head at the end of the head phase
         self._phase, self._optim_phase, self._announced = 0, None, None
         self._enter(0)
@@ -120,9 +116,6 @@ class StackedAutoEncoder(L.LightningModule):
         for module in trainable:
             module.requires_grad_(True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))  # (B, 1, 28, 28) -> (B, num_classes) logits
-
     def _reconstruction_loss(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Denoising autoencoder loss of layer ``k`` on the codes of the frozen layers below it."""
         with torch.no_grad():
@@ -131,14 +124,14 @@ class StackedAutoEncoder(L.LightningModule):
         h_in = h * (torch.rand_like(h) >= p) if p else h  # masking noise: a share p of the inputs set to 0
         recon = self.decoders[k - 1](self.encoder.layers[k - 1](h_in))  # (B, widths[k-1])
         loss = F.mse_loss(recon, h)
-        self.log(f"train/recon_layer{k}", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(h))
+        self.log_stage("train", f"recon_layer{k}", loss, prog_bar=True, batch_size=len(h))
         return loss
 
-    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
         phase = self.phase
         if stage == "train":
-            self.log("phase", float(self._phase), on_step=False, on_epoch=True, batch_size=len(y))
+            self.log("phase", float(self._phase), on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
             if phase.kind == "pretrain":
                 return self._reconstruction_loss(x, phase.layer)
         if stage == "train" and phase.kind == "head":
@@ -147,12 +140,7 @@ class StackedAutoEncoder(L.LightningModule):
             logits = self.head(z)
         else:
             logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        acc = self.metrics[f"{stage}_"]
-        acc.update(logits, y)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(y))
+        loss = self.classify(logits, y, stage)
         if stage == "test":
             self._test_before_after(x, y, logits)
         return loss
@@ -166,32 +154,16 @@ class StackedAutoEncoder(L.LightningModule):
             self.metrics["before"].update(before, y)
             self.log("test/acc_before_finetune", self.metrics["before"], on_epoch=True, batch_size=len(y))
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
-    def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, y = batch
-        conf, pred = self(x).softmax(dim=-1).max(dim=-1)
-        return {"label": y, "pred": pred, "prob": conf}
-
     def configure_optimizers(self):
         """A fresh optimizer and schedule for the current phase's parameters, spanning that phase."""
         h, phase, trainer = self.hparams, self.phase, self.trainer
-        lr = {"pretrain": h.pretrain_lr, "head": h.head_lr, "finetune": h.finetune_lr}[phase.kind]
+        lr = {"pretrain": h.pretrain_lr, "head": h.head_lr, "finetune": self.optim.lr}[phase.kind]
         if not math.isfinite(trainer.num_training_batches):
             trainer.estimated_stepping_batches  # noqa: B018 (sets up the training data, hence num_training_batches)
         per_epoch = max(1, math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches))
         self._optim_phase = self._phase
         steps = per_epoch * phase.epochs
-        return build_optimizer(self, self.parameters(), lr, h.weight_decay, h.optimizer, h.schedule, h.warmup, steps)
-
-    write_predictions = staticmethod(Classifier.write_predictions)
+        return build_optimizer(self, self.parameters(), self.optim, lr=lr, total_steps=steps)
 
     # ---- the phase schedule --------------------------------------------------------------------
     def check_trainer(self, trainer: L.Trainer) -> None:
@@ -207,6 +179,7 @@ class StackedAutoEncoder(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "fit":
             self.check_trainer(self.trainer)
+        super().setup(stage)
 
     def on_train_epoch_start(self) -> None:
         i = phase_index(self.phases, self.current_epoch)
@@ -221,7 +194,7 @@ class StackedAutoEncoder(L.LightningModule):
         if self._announced != i:
             self._announced = i
             rank_zero_info(f"{type(self).__name__}: {phase.label} (epochs {phase.first_epoch}-{phase.last_epoch})")
-        bar = getattr(self.trainer.progress_bar_callback, "_train_progress_bar", None)  # TQDMProgressBar
+        bar = train_progress_bar(self.trainer)
         if bar is not None:
             bar.set_description(f"Epoch {self.current_epoch} [{phase.label}]")
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import lightning as L
 import torch
 import torch.nn as nn
 
 from dlmnist.losses import bernoulli_log_likelihood, gaussian_kl_standard_normal, gaussian_log_likelihood, log_normal
-from dlmnist.models.hparams import save_hparams
-from dlmnist.models.optim import OptimizerName, ScheduleName, build_optimizer, check_positive
+from dlmnist.models.base import Model, Stage
+from dlmnist.models.optim import Optim, check_positive
+from dlmnist.models.vae_figures import log_vae_figures
 
 Likelihood = Literal["bernoulli", "gaussian"]
 
 
-class VAE(L.LightningModule):
+class VAE(Model):
     """``encoder`` -> features -> mean and log-variance of q(z|x) -> z = mean + sigma * eps -> ``decoder`` -> p(x|z).
 
     The loss per image is ``recon + beta_t * kl`` with ``recon = -log p(x|z)`` (one sample of z) and
@@ -36,10 +36,10 @@ class VAE(L.LightningModule):
         kl_warmup_steps: optimizer steps over which the KL weight grows linearly from 0 to ``beta`` (0: none).
         nll_samples: importance samples k of the test-time NLL estimate ``test/nll_iw`` (nats).
         eval_seed: seed of the validation/test binarisation and of the pictures.
-        lr, weight_decay, optimizer, schedule, warmup: as in :class:`~dlmnist.models.Classifier`.
+        optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`; here Adam with a cosine schedule).
     """
 
-    monitor = ("val/loss", "min")  # the beta-weighted objective: -ELBO for beta = 1, recon alone for beta = 0
+    # best.ckpt by val/loss (the base's monitor): the beta-weighted objective, -ELBO for beta = 1, recon for beta = 0
 
     def __init__(
         self,
@@ -52,14 +52,10 @@ class VAE(L.LightningModule):
         kl_warmup_steps: int = 0,
         nll_samples: int = 100,
         eval_seed: int = 0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        optimizer: OptimizerName = "adam",
-        schedule: ScheduleName = "cosine",
-        warmup: float = 0.1,
+        optim: Optim = Optim(lr=1e-3, name="adam", schedule="cosine"),
     ) -> None:
-        super().__init__()
-        check_positive(latent_dim=latent_dim, lr=lr, nll_samples=nll_samples)
+        super().__init__(optim=optim)
+        check_positive(latent_dim=latent_dim, nll_samples=nll_samples)
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         if kl_warmup_steps < 0:
@@ -73,7 +69,7 @@ class VAE(L.LightningModule):
         last = [m for m in decoder.modules() if not list(m.children())][-1]
         if likelihood == "bernoulli" and isinstance(last, nn.Sigmoid):
             raise ValueError("likelihood='bernoulli' needs a decoder that outputs logits: set out_activation: null")
-        save_hparams(self, ("encoder", "decoder"))
+        self.save_hparams(("encoder", "decoder"))
         self.encoder, self.decoder = encoder, decoder
         self.to_mean = nn.Linear(encoder.latent_dim, latent_dim)
         self.to_logvar = nn.Linear(encoder.latent_dim, latent_dim)
@@ -114,8 +110,10 @@ class VAE(L.LightningModule):
         steps = self.hparams.kl_warmup_steps
         return self.hparams.beta * (min(1.0, step / steps) if steps else 1.0)
 
-    def _shared_step(self, batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        if stage == "test" and batch_idx == 0:
+            self._test_images = (x[:64].clamp(0, 1), y[:64])
         x = self.targets(x, stage, batch_idx)  # (B, 1, 28, 28)
         mean, logvar = self.encode(x)  # (B, L)
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # reparameterised sample (B, L)
@@ -123,32 +121,17 @@ class VAE(L.LightningModule):
         kl = gaussian_kl_standard_normal(mean, logvar)  # (B,)
         weight = self.kl_weight(self.global_step) if stage == "train" else self.hparams.beta
         loss = (recon + weight * kl).mean()
-        on_step = stage == "train"
         values = {"loss": loss, "recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}
         for name, v in values.items():
-            self.log(f"{stage}/{name}", v, on_step=on_step, on_epoch=True, prog_bar=name in ("loss", "elbo"),
-                     batch_size=len(x), sync_dist=not on_step)  # fmt: skip
+            self.log_stage(stage, name, v, prog_bar=name in ("loss", "elbo"), batch_size=len(x))
         if stage == "test":
             nll = self.importance_weighted_nll(x, self.hparams.nll_samples)
-            self.log("test/nll_iw", nll.mean(), on_epoch=True, batch_size=len(x), sync_dist=True)
+            self.log_stage(stage, "nll_iw", nll.mean(), batch_size=len(x))
             if self.hparams.latent_dim == 2:
                 self._test_codes.append((mean.detach().cpu(), y.cpu()))
         return loss
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", batch_idx)
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val", batch_idx)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        if batch_idx == 0:
-            self._test_images = (batch[0][:64].clamp(0, 1), batch[1][:64])
-        self._shared_step(batch, "test", batch_idx)
-
     def on_test_epoch_end(self) -> None:
-        from dlmnist.models.vae_figures import log_vae_figures
-
         if self.trainer.is_global_zero and self._test_images is not None:
             codes = None
             if self._test_codes:
@@ -158,10 +141,6 @@ class VAE(L.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self.encode(batch[0])[0]  # posterior means (B, latent_dim)
-
-    def configure_optimizers(self):
-        h = self.hparams
-        return build_optimizer(self, self.parameters(), h.lr, h.weight_decay, h.optimizer, h.schedule, h.warmup)
 
     @torch.no_grad()
     def importance_weighted_nll(self, x: torch.Tensor, k: int, chunk: int = 20) -> torch.Tensor:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import torch
 
 from dlmnist.models.classifier import Classifier
-from dlmnist.models.optim import OptimizerName, ScheduleName
+from dlmnist.models.optim import Optim
 from dlmnist.nn.layers import Activation
 from dlmnist.nn.vit import Pool, VisionTransformer
+from dlmnist.utils.figures import log_figure
+from dlmnist.utils.latent_figures import attention_figure
 
 
 class ViT(Classifier):
@@ -29,8 +31,8 @@ class ViT(Classifier):
         dropout: dropout inside the transformer.
         pool: ``cls`` token or ``mean`` over patch tokens.
         attention_images: test images drawn in the attention-map picture (0 for none).
-        head_hidden, head_activation, head_dropout, num_classes, lr, weight_decay, optimizer, schedule,
-        warmup: as in :class:`~dlmnist.models.Classifier`.
+        head_hidden, head_activation, head_dropout, num_classes, optim: as in :class:`~dlmnist.models.Classifier`
+            (here with weight decay 0.05 by default).
     """
 
     def __init__(
@@ -47,35 +49,35 @@ class ViT(Classifier):
         head_activation: Activation = "relu",
         head_dropout: float = 0.0,
         num_classes: int = 10,
-        lr: float = 3e-3,
-        weight_decay: float = 0.05,
-        optimizer: OptimizerName = "adamw",
-        schedule: ScheduleName = "onecycle",
-        warmup: float = 0.2,
+        optim: Optim = Optim(weight_decay=0.05),
     ) -> None:
         if attention_images < 0:
             raise ValueError(f"attention_images must be >= 0, got {attention_images}")
-        encoder = VisionTransformer(patch_size, dim, depth, heads, mlp_dim, dropout, pool)
-        head = (head_hidden, head_activation, head_dropout, num_classes)
-        super().__init__(encoder, *head, lr, weight_decay, optimizer, schedule, warmup)
+        super().__init__(
+            encoder=VisionTransformer(
+                patch_size=patch_size, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim, dropout=dropout, pool=pool
+            ),
+            head_hidden=head_hidden,
+            head_activation=head_activation,
+            head_dropout=head_dropout,
+            num_classes=num_classes,
+            optim=optim,
+        )
         self._attention_batch: torch.Tensor | None = None
 
     def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Attention weights of every layer for images ``x`` (B, 1, 28, 28): ``depth`` tensors (B, heads, n, n)."""
         return self.encoder.attention_maps(x)
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        if batch_idx == 0 and self.hparams.attention_images:
+    def step(self, batch, stage, batch_idx: int) -> torch.Tensor:
+        if stage == "test" and batch_idx == 0 and self.hparams.attention_images:
             self._attention_batch = batch[0][: self.hparams.attention_images]
-        super().test_step(batch, batch_idx)
+        return super().step(batch, stage, batch_idx)
 
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
         x, self._attention_batch = self._attention_batch, None
         if x is not None and self.trainer.is_global_zero:
-            from dlmnist.utils.figures import log_figure
-            from dlmnist.utils.latent_figures import attention_figure
-
             self.eval()
             maps = [m.mean(dim=1).cpu() for m in self.attention_maps(x)]  # per layer (B, n, n), heads averaged
             log_figure(self.trainer, "test/attention", attention_figure(x.cpu(), maps, self.encoder.patches.grid))

@@ -1,4 +1,4 @@
-from dlmnist.nn.attention import MultiHeadSelfAttention, self_attention_numpy, self_attention_torch
+from dlmnist.nn.attention import MultiHeadSelfAttention
 from dlmnist.nn.conv import ConvEncoder, conv_out
 from dlmnist.nn.decoder import ConvDecoder, DenseDecoder, DenseEncoder
 from dlmnist.nn.layers import MLP, make_activation
@@ -18,6 +18,4 @@ __all__ = [
     "VisionTransformer",
     "conv_out",
     "make_activation",
-    "self_attention_numpy",
-    "self_attention_torch",
 ]

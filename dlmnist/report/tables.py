@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from dlmnist.models.base import Model
 from dlmnist.suite.runs import pick_run, read_json, read_metrics, suite_record
 
 
@@ -84,7 +85,7 @@ def params(exp: Experiment) -> str:
 
 def best_val(exp: Experiment) -> tuple[str, str]:
     """``(metric, best value)`` of the metric best.ckpt is chosen by (the model's ``monitor``), from metrics.csv."""
-    metric, mode = getattr(exp.model, "monitor", ("val/loss", "min"))
+    metric, mode = (exp.model or Model).monitor  # the base's default when the model could not be built
     values = [v for _, _, v in exp.metrics.get(metric, [])]
     if not values:
         return metric, "—"

@@ -21,7 +21,7 @@ class OptunaPruning(Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        metric = getattr(pl_module, "monitor", ("val/loss", "min"))[0]
+        metric = pl_module.monitor[0]
         value = trainer.callback_metrics.get(metric)
         if value is None:
             return

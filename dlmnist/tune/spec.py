@@ -6,7 +6,7 @@
     args: {data.batch_size: 256}      # fixed for every trial
     params:                           # searched; each {choices: [...]} or {low, high[, step][, log]}
       model.encoder.init_args.channels: {choices: [[16, 32], [32, 64]]}
-      model.lr: {low: 0.001, high: 0.01, log: true}
+      model.optim.lr: {low: 0.001, high: 0.01, log: true}
     pruner: {n_startup_trials: 3, n_warmup_steps: 1}   # Optuna MedianPruner on the per-epoch validation metric
     sampler_seed: 0
 
@@ -71,7 +71,7 @@ class SearchSpec:
             class_path = ((yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}).get("class_path")
             if class_path:
                 module, cls = class_path.rsplit(".", 1)
-                return getattr(getattr(importlib.import_module(module), cls), "monitor", ("val/loss", "min"))
+                return getattr(importlib.import_module(module), cls).monitor  # declared by dlmnist.models.Model
         raise ValueError(f"search spec {self.name}: no model.class_path in {self.config}")
 
 

@@ -7,8 +7,8 @@ exactly equivariant. A pooling layer of stride ``s > 1`` is equivariant only to 
 (the output then moves by ``shift / s``); for other shifts no output shift reproduces it. A CNN built from all
 of them is therefore not shift-invariant in general: moving a digit by one pixel changes its logits.
 
-    python -m dlmnist.analysis.shift                  # the measurements on 256 test digits
-    python -m dlmnist.analysis.shift --ckpt best.ckpt  # and how often a trained classifier changes its mind
+    python -m dlmnist.reference.shift                  # the measurements on 256 test digits
+    python -m dlmnist.reference.shift --ckpt best.ckpt  # and how often a trained classifier changes its mind
 """
 
 from __future__ import annotations

@@ -1,0 +1,97 @@
+"""The base of every dlmnist model: step routing, one logging rule, the optimizer, ``monitor`` and the optional hooks.
+
+A model is a file in ``dlmnist/models/`` with a class built on :class:`Model`. It implements
+``step(batch, stage, batch_idx) -> loss`` for ``stage`` in ``train``, ``val``, ``test`` and logs through
+:meth:`Model.log_stage`; the base routes Lightning's ``training_step``/``validation_step``/``test_step`` to it
+and builds the optimizer and schedule from ``optim`` (:class:`~dlmnist.models.optim.Optim`). The command line
+(``dlmnist.cli``) and the callbacks call only what is declared here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import ClassVar, Literal, Optional
+
+import lightning as L
+import torch
+
+from dlmnist.models.optim import Optim, build_optimizer
+from dlmnist.utils.lightning_internals import given_hyperparameters
+
+Stage = Literal["train", "val", "test"]
+
+
+class Model(L.LightningModule):
+    """Base LightningModule of dlmnist's models.
+
+    Args:
+        optim: optimizer, peak learning rate and schedule (:class:`~dlmnist.models.optim.Optim`).
+    """
+
+    #: ``(metric, "min" | "max")`` that ``checkpoints/best.ckpt`` is chosen by (and ``dlmnist tune`` optimises);
+    #: ``(None, ...)`` when no metric should pick it (best.ckpt is then the newest epoch).
+    monitor: ClassVar[tuple[Optional[str], str]] = ("val/loss", "min")
+
+    def __init__(self, optim: Optim = Optim()) -> None:
+        super().__init__()
+        self.optim = Optim.of(optim)
+
+    def save_hparams(self, submodules: tuple[str, ...] = ()) -> None:
+        """``save_hyperparameters`` of the calling ``__init__`` that keeps sub-modules reloadable.
+
+        Built by the CLI, the sub-modules' ``class_path``/``init_args`` are saved, so that
+        ``load_from_checkpoint(path)`` rebuilds them. Built in Python, they are left out of the
+        hyper-parameters (their weights are in the state dict): pass them again to
+        ``load_from_checkpoint(path, encoder=...)``.
+        """
+        ignore = [] if given_hyperparameters() is not None else list(submodules)
+        self.save_hyperparameters(ignore=ignore, frame=inspect.currentframe().f_back)
+
+    # ---- steps -------------------------------------------------------------------------------
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
+        """The loss of ``batch`` in ``stage``; logs what the stage reports. Every model implements it."""
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.step(batch, "train", batch_idx)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.step(batch, "val", batch_idx)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self.step(batch, "test", batch_idx)
+
+    def log_stage(self, stage: Stage, name: str, value, prog_bar: bool = False, batch_size: Optional[int] = None):
+        """Log ``<stage>/<name>``: every step and as the epoch mean in training, the epoch mean otherwise.
+
+        The one DDP rule: values are reduced over all processes (``sync_dist``), so an epoch mean covers every
+        process's batches; in one process this costs nothing.
+        """
+        self.log(
+            f"{stage}/{name}",
+            value,
+            on_step=stage == "train",
+            on_epoch=True,
+            prog_bar=prog_bar,
+            batch_size=batch_size,
+            sync_dist=True,
+        )
+
+    def configure_optimizers(self):
+        return build_optimizer(self, self.parameters(), self.optim)
+
+    # ---- optional hooks: the CLI and the callbacks call these; the defaults do nothing ----------
+    def check_trainer(self, trainer: L.Trainer) -> None:
+        """Refuse a trainer this model cannot run with (raise ValueError). ``dlmnist fit`` calls it before the run
+        folder is made, so the refusal is a usage error and nothing is written."""
+
+    def reconstruction_panels(self, x: torch.Tensor) -> Optional[list[tuple[str, torch.Tensor]]]:
+        """Titled image batches ``[(title, (N, 1, H, W) in [0, 1]), ...]`` for the reconstruction pictures that
+        ``dlmnist.callbacks.ReconstructionGrid`` logs; ``None`` for a model that does not reconstruct."""
+        return None
+
+    def write_predictions(self, outputs: list, folder: Path) -> Optional[Path]:
+        """Write the outputs of ``predict_step`` over the test set into the run ``folder``; return the main file
+        (``dlmnist predict`` prints it), or ``None`` when the model writes nothing."""
+        return None
