@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
+
+from dlmnist.data.augment import batch_seed
 
 
 class EpochShuffle:
@@ -47,9 +50,11 @@ class TensorBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        augment: Optional[Callable[[torch.Tensor, int], torch.Tensor]] = None,
     ) -> None:
         assert len(x) == len(y), "images and labels differ in length"
         self.x, self.y = x, y
+        self.seed, self.augment = seed, augment  # augment(images, seed of (seed, epoch, batch, rank))
         self.batch_size = batch_size
         self.sampler = EpochShuffle(seed) if shuffle else None  # Lightning calls sampler.set_epoch(e)
         self.batch_sampler = None  # read by Lightning's dataloader checks
@@ -83,8 +88,11 @@ class TensorBatches:
         # equal batch counts on every rank; batch sizes differ by at most one within an epoch
         chunks = torch.tensor_split(idx, len(self)) if len(self) else ()
         for chunk in chunks[skip:]:
+            x = self.x[chunk]
+            if self.augment is not None:
+                x = self.augment(x, batch_seed(self.seed, self.epoch, self._served, self.rank))
             self._served += 1
-            yield self.x[chunk], self.y[chunk]
+            yield x, self.y[chunk]
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "batches": self._served, "seed": self.sampler.seed if self.sampler else None}
