@@ -78,14 +78,11 @@ def wandb_account_configured() -> bool:
         return False
 
 
-def given_configs(configs: list) -> list[Path]:
-    """The ``-c`` files as given: without those they include (``config: ../cnn.yaml``), which jsonargparse lists too."""
-    paths = [Path(getattr(c, "absolute", str(c))).resolve() for c in configs]
-    included = set()
-    for path in paths:
-        inc = (yaml.safe_load(path.read_text()) or {}).get("config") if path.is_file() else None
-        included.update((path.parent / i).resolve() for i in ([inc] if isinstance(inc, str) else inc or []))
-    return [p for p in paths if p not in included]
+def config_files(argv: list[str]) -> list[Path]:
+    """The ``-c``/``--config`` files of a command line, in order (not the files they include)."""
+    files = [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
+    files += [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    return [Path(f) for f in files]
 
 
 def _versions(base: Path) -> list[Path]:
@@ -134,6 +131,10 @@ class DLMNISTCLI(LightningCLI):
             **kwargs,
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self.argv = [str(a) for a in (sys.argv[1:] if args is None else args)]  # the run's name: its first -c file
+        super().parse_arguments(parser, args)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--name", type=Optional[str], default=None, help="experiment name (default: config stem)")
         parser.add_argument("--runs_dir", type=str, default="runs", help="folder holding one folder per experiment")
@@ -149,7 +150,7 @@ class DLMNISTCLI(LightningCLI):
     def _experiment_name(self, cfg: Namespace) -> str:
         if cfg.get("name"):
             return cfg.name
-        configs = given_configs(cfg.get("config") or [])
+        configs = config_files(self.argv)
         if configs:
             return configs[0].stem
         return str(cfg.model.class_path).split(".")[-1].lower()

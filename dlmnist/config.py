@@ -32,7 +32,7 @@ def _parser() -> ArgumentParser:
     for key in ("data", "trainer"):
         parser.add_argument(f"--{key}", type=Optional[dict], default=None)
     for key in CLI_SCALARS:
-        parser.add_argument(f"--{key}", type=Any, default=None)
+        parser.add_argument(f"--{key}", type=Any, default="runs" if key == "runs_dir" else None)
     return parser
 
 

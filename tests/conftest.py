@@ -66,8 +66,9 @@ def mnist_dir() -> Path:
 
 
 def run_cli(*args: str) -> None:
-    """Run ``dlmnist ARGS`` in this process (the real LightningCLI, the real Trainer)."""
-    from dlmnist.cli import main
+    """Run ``dlmnist ARGS`` in this process, as the console script does (dlmnist.entry: the real LightningCLI and
+    Trainer for fit/validate/test/predict; the other commands exit with their status)."""
+    from dlmnist.entry import main
 
     main(list(args))
 

@@ -64,3 +64,23 @@ class RecordTrainingImages(Callback):
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"world_size": trainer.world_size, "seen": self.seen, "loss_sum": self.loss_sum}
         path.write_text(json.dumps(record))
+
+
+class RecordLabelledImages(Callback):
+    """Write ``<folder>/labelled.json``: fingerprints (pixel sums) of the distinct images a fit trained and
+    validated on, to count the labels a run has read."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.train: set[float] = set()
+        self.val: set[float] = set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        self.train.update(batch[0].flatten(1).double().sum(1).tolist())
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.val.update(batch[0].flatten(1).double().sum(1).tolist())
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        path = Path(self.folder) / "labelled.json"
+        path.write_text(json.dumps({"train": sorted(self.train), "val": sorted(self.val)}))

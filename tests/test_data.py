@@ -59,9 +59,45 @@ def test_subset_balanced_has_n_over_10_per_class_and_is_seeded(fake_data):
     assert len(dm.test_x) == 100
 
 
+def test_val_subset_is_balanced_seeded_and_disjoint_from_the_training_subset(fake_data):
+    dm = make(fake_data, train_subset=50, val_subset=30, subset_mode="balanced")
+    assert torch.bincount(dm.val_y, minlength=10).tolist() == [3] * 10
+    again = make(fake_data, train_subset=50, val_subset=30, subset_mode="balanced", seed=dm.hparams.seed)
+    assert torch.equal(dm.val_x, again.val_x)
+    other = make(fake_data, train_subset=50, val_subset=30, subset_mode="balanced", seed=dm.hparams.seed + 7)
+    assert not torch.equal(dm.val_x, other.val_x)
+    train = {tuple(v) for v in dm.train_x.flatten(1).tolist()}
+    assert not train & {tuple(v) for v in dm.val_x.flatten(1).tolist()}
+
+
+@pytest.mark.slow
+def test_a_few_label_run_reads_no_more_labels_than_its_budget(tmp_path):
+    import json
+
+    from .conftest import CONFIGS, run_cli
+
+    write_fake_dataset(tmp_path / "data", n_train=2000)  # 400 validation images: 10 of each class to pick from
+    run_cli(
+        "fit",
+        "-c",
+        str(CONFIGS / "fewshot_scratch.yaml"),
+        f"--data.data_dir={tmp_path / 'data'}",
+        "--data.dataset=fashion_mnist",
+        f"--runs_dir={tmp_path}",
+        "--trainer.max_epochs=20",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.callbacks+=tests.fault_callbacks.RecordLabelledImages",
+        f"--trainer.callbacks.folder={tmp_path}",
+    )
+    seen = json.loads((tmp_path / "labelled.json").read_text())
+    assert len(seen["train"]) == 100 and 0 < len(seen["val"]) <= 100  # the config's train_subset and val_subset
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
+        ({"val_subset": 12001}, "val_subset=12001 is larger than the validation split"),
+        ({"val_subset": 25, "subset_mode": "balanced"}, "val_subset=25 with subset_mode=balanced"),
         ({"val_fraction": 1.2}, "val_fraction"),
         ({"val_fraction": 0.0}, "val_fraction"),
         ({"train_subset": 0}, "train_subset"),

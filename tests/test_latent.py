@@ -56,7 +56,7 @@ def test_knn_and_pca():
 def test_latent_callback_and_commands_on_a_trained_run(fake_data, tmp_path, capsys):
     import json
 
-    from dlmnist.cli import main
+    from dlmnist.entry import main
 
     from .conftest import CONFIGS, run_cli
 
@@ -79,6 +79,23 @@ def test_latent_callback_and_commands_on_a_trained_run(fake_data, tmp_path, caps
     with pytest.raises(SystemExit) as e:
         main(["compare", str(ckpt), str(ckpt), "--titles", "a,b", "--out", str(tmp_path / "cmp.png")])
     assert e.value.code == 0 and (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_latent_of_a_vae_measures_the_posterior_mean_of_z(fake_data, tmp_path, capsys):
+    import json
+
+    from dlmnist.entry import main
+
+    from .conftest import CONFIGS, run_cli
+
+    common = ["-c", str(CONFIGS / "vae_2d.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist"]
+    run_cli("fit", *common, f"--runs_dir={tmp_path}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2")
+    run = tmp_path / "vae_2d" / "version_0"
+    with pytest.raises(SystemExit) as e:
+        main(["latent", str(run / "checkpoints" / "best.ckpt"), "--no_tsne"])
+    assert e.value.code == 0 and "posterior mean of z" in capsys.readouterr().out
+    assert json.loads((run / "latent_metrics.json").read_text())["latent_dim"] == 2  # z, not the 400 hidden units
 
 
 def test_curves_command_reads_metrics_csv(tmp_path):

@@ -123,3 +123,20 @@ def test_cli_start_up_errors_name_the_path_or_the_layer(mnist_dir, tmp_path, cap
             run_cli("fit", "-c", config, *common, f"--model.init_args.encoder_checkpoint={ckpt}")
         assert e.value.code == 2
         assert __import__("re").search(message, capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_cross_run_checkpoints_follow_runs_dir_and_a_refused_start_writes_nothing(mnist_dir, tmp_path, capsys):
+    short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
+             "--trainer.enable_progress_bar=false", f"--data.data_dir={mnist_dir}"]  # fmt: skip
+    empty = tmp_path / "empty"
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", "-c", str(CONFIGS / "fewshot_transfer.yaml"), *short, f"--runs_dir={empty}")
+    assert e.value.code == 2 and f"{empty}/ae_conv/version_*" in capsys.readouterr().err
+    assert not empty.exists() or not any(empty.rglob("*"))  # no version folder left behind
+
+    runs = tmp_path / "runs"
+    run_cli("fit", "-c", str(CONFIGS / "ae_conv.yaml"), *short, f"--runs_dir={runs}")
+    run_cli("fit", "-c", str(CONFIGS / "fewshot_transfer.yaml"), *short, f"--runs_dir={runs}")
+    saved = (runs / "fewshot_transfer" / "version_0" / "config.yaml").read_text()
+    assert f"encoder_checkpoint: {runs}/ae_conv/version_*/checkpoints/best.ckpt" in saved

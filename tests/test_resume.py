@@ -86,10 +86,11 @@ def test_resume_after_a_stop_at_k_steps_matches_an_uninterrupted_run(fake_data, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", ["ae_denoise.yaml", "vae.yaml", "vit_small.yaml"])  # cnn.yaml: the test above
+@pytest.mark.parametrize("config", ["cnn_aug.yaml", "ae_denoise.yaml", "vae.yaml", "vit_small.yaml"])
 def test_every_model_family_resumes_exactly(config, fake_data, tmp_path):
-    """Through the base's step routing and optimizer: the noise of the denoising AE, the VAE's sampled z and
-    binarisation, the ViT's optimizer state all resume to the uninterrupted run's state."""
+    """Through the base's step routing and optimizer: the augmented batches of cnn_aug, the noise of the denoising
+    AE, the VAE's sampled z and binarisation, the ViT's optimizer state all resume to the uninterrupted run's state
+    (cnn.yaml itself: the test above)."""
     name, args = Path(config).stem, ["--model.init_args.optim.schedule=constant"]
     run_cli("fit", *common(fake_data, tmp_path / "full", *args, config=config), "--trainer.max_steps=12")
     runs = tmp_path / "k"

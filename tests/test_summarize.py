@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 import torch.nn as nn
@@ -11,6 +10,7 @@ import yaml
 from dlmnist.analysis.summarize import format_summary
 from dlmnist.analysis.walk import summarize_module
 from dlmnist.config import model_from_config
+from dlmnist.models import Model
 
 from .conftest import CONFIGS, EXPERIMENT_CONFIGS, config_id, run_cli
 
@@ -110,7 +110,7 @@ def test_generic_models_and_unknown_layers_do_not_crash():
     assert "no rule for Crop" in text and "parameters held outside the listed layers: pos" in text
 
 
-class PairModel(L.LightningModule):
+class PairModel(Model):
     """A model whose forward wants two images: summarize falls back to its encoder."""
 
     def __init__(self, channels: int = 4):

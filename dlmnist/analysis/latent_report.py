@@ -24,9 +24,10 @@ COLUMNS = ("latent_dim", "spread", "separation", "ratio", "silhouette", "knn5_ac
 
 
 @torch.no_grad()
-def encode(encoder: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    encoder.eval()
-    return torch.cat([encoder(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])  # (N, latent_dim)
+def encode(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """``model.codes`` of every image (N, D): the encoder's output, or a VAE's posterior mean of z."""
+    model.eval()
+    return torch.cat([model.codes(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def analyse(ckpt: Path, data_dir: str | None = None, tsne: bool = True, tsne_points: int = 3000) -> dict:
@@ -40,8 +41,9 @@ def analyse(ckpt: Path, data_dir: str | None = None, tsne: bool = True, tsne_poi
         data["data_dir"] = data_dir
     dm = MNISTDataModule(**{k: v for k, v in data.items() if not k.startswith("_")})
     dm.setup("test")
-    codes = encode(model.encoder, dm.test_x)
+    codes = encode(model, dm.test_x)
     metrics = latent_metrics(codes, dm.test_y)
+    print(f"{ckpt}: {type(model).__name__}, codes: {model.code_description}, latent_dim {codes.shape[1]}")
     run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
     name = f"{run.parent.name}/{run.name}"
     atomic_write_text(run / "latent_metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -53,7 +55,7 @@ def analyse(ckpt: Path, data_dir: str | None = None, tsne: bool = True, tsne_poi
         if points is not None:
             fig = scatter_figure(points, dm.test_y[few], f"{name}: {len(few)} test codes, t-SNE")
             atomic_write_bytes(run / "figures" / "latent__tsne.png", figure_png(fig))
-    return {"run": name, **metrics}
+    return {"run": name, "codes": model.code_description, **metrics}
 
 
 def main(argv: list[str]) -> int:

@@ -9,10 +9,10 @@ from dlmnist.utils.figures import log_figure
 
 
 class LatentSpace(L.Callback):
-    """Collect ``pl_module.encoder(x)`` over the test set; then log ``test/latent_<metric>`` (spread, separation,
-    ratio, silhouette, probe accuracies: ``dlmnist.analysis.latent``) and the figure ``test/latent_pca``
-    (and ``test/latent_tsne`` with ``tsne: true`` and scikit-learn). Opt-in, in a config:
-    ``trainer: {callbacks: [{class_path: dlmnist.callbacks.LatentSpace}]}``."""
+    """Collect ``pl_module.codes(x)`` (the encoder's output; a VAE's posterior mean of z) over the test set; then
+    log ``test/latent_<metric>`` (spread, separation, ratio, silhouette, probe accuracies: ``dlmnist.analysis.latent``)
+    and the figure ``test/latent_pca`` (and ``test/latent_tsne`` with ``tsne: true`` and scikit-learn). Opt-in, in a
+    config: ``trainer: {callbacks: [{class_path: dlmnist.callbacks.LatentSpace}]}``."""
 
     def __init__(self, tsne: bool = False) -> None:
         self.tsne = tsne
@@ -25,7 +25,7 @@ class LatentSpace(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         x, y = batch
         with torch.no_grad():
-            self._codes.append(pl_module.encoder(x).float().cpu())  # (B, latent_dim)
+            self._codes.append(pl_module.codes(x).float().cpu())  # (B, D): the encoder's output, a VAE's mean of z
         self._labels.append(y.cpu())
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from jsonargparse.typing import OpenUnitInterval, PositiveInt
 
+from dlmnist.data.augment import Augment, batch_seed
 from dlmnist.data.idx import read_idx
 from dlmnist.data.loader import TensorBatches
 from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
@@ -26,10 +27,16 @@ class MNISTDataModule(L.LightningDataModule):
         eval_batch_size: batch size of validation, test and predict.
         val_fraction: share of the official training set held out for validation.
         normalize: standardise with the data set's mean/std; false gives pixels in [0, 1].
-        train_subset: keep only this many labelled training examples (validation/test stay full).
-        subset_mode: ``first`` N of the training split, or ``balanced`` (N/10 per class, seeded).
+        train_subset: keep only this many labelled training examples (the test set stays full).
+        val_subset: keep only this many validation examples, picked like ``train_subset`` from the validation
+            split (so disjoint from the training images): a few-label run then chooses its checkpoint with no
+            more labels than it trains on.
+        subset_mode: ``first`` N of the split, or ``balanced`` (N/10 per class, seeded), for both subsets.
         exclude_classes: digits left out of training and validation (the test set keeps them), e.g. ``[9]``
             for anomaly detection: models can read them back as ``exclude_classes``.
+        augment: random translation, rotation and scale of training batches (:class:`~dlmnist.data.augment.Augment`,
+            e.g. ``augment: {translate: 2, rotate: 10, scale: 0.1}``); off when null. Seeded per (seed, epoch,
+            batch, process); the first run writes ``figures/data__augmentation.png`` (a batch before and after).
         seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch).
         download: allow fetching missing files (torchvision, then the offline mirror).
     """
@@ -43,8 +50,10 @@ class MNISTDataModule(L.LightningDataModule):
         val_fraction: OpenUnitInterval = 0.2,
         normalize: bool = True,
         train_subset: Optional[PositiveInt] = None,
+        val_subset: Optional[PositiveInt] = None,
         subset_mode: Literal["first", "balanced"] = "balanced",
         exclude_classes: list[int] = [],  # noqa: B006 (jsonargparse reads the default)
+        augment: Optional[Augment] = None,
         seed: int = 42,
         download: bool = True,
     ) -> None:
@@ -56,20 +65,23 @@ class MNISTDataModule(L.LightningDataModule):
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
-        if train_subset is not None:
-            if train_subset < 1:
-                raise ValueError(f"train_subset must be a positive integer, got {train_subset}")
-            n_train = NUM_TRAIN_FILES - round(NUM_TRAIN_FILES * val_fraction)
-            if train_subset > n_train:
+        n_val = round(NUM_TRAIN_FILES * val_fraction)
+        for name, n, split, size in (("train_subset", train_subset, "training", NUM_TRAIN_FILES - n_val),
+                                     ("val_subset", val_subset, "validation", n_val)):  # fmt: skip
+            if n is None:
+                continue
+            if n < 1:
+                raise ValueError(f"{name} must be a positive integer, got {n}")
+            if n > size:
                 raise ValueError(
-                    f"train_subset={train_subset} is larger than the training split ({n_train} images "
-                    f"with val_fraction={val_fraction})"
+                    f"{name}={n} is larger than the {split} split ({size} images with val_fraction={val_fraction})"
                 )
-            if subset_mode == "balanced" and train_subset % 10:
-                raise ValueError(f"train_subset={train_subset} with subset_mode=balanced must be a multiple of 10")
+            if subset_mode == "balanced" and n % 10:
+                raise ValueError(f"{name}={n} with subset_mode=balanced must be a multiple of 10")
         if any(not 0 <= c <= 9 for c in exclude_classes) or len(set(exclude_classes)) >= 10:
             raise ValueError(f"exclude_classes must be some (not all) of the classes 0..9, got {exclude_classes}")
         self.save_hyperparameters()
+        self.augment = Augment(**augment) if isinstance(augment, dict) else augment  # a dict from a checkpoint
         self.exclude_classes = sorted(set(exclude_classes))
         self.spec = DATASETS[dataset]
         self.data_dir = Path(data_dir)
@@ -106,7 +118,9 @@ class MNISTDataModule(L.LightningDataModule):
             val_idx = val_idx[~torch.isin(labels[val_idx], excluded)]
             train_idx = train_idx[~torch.isin(labels[train_idx], excluded)]
         if self.hparams.train_subset is not None:
-            train_idx = self._subset(train_idx, labels[train_idx])
+            train_idx = self._subset(train_idx, labels[train_idx], self.hparams.train_subset, "train_subset", 1)
+        if self.hparams.val_subset is not None:
+            val_idx = self._subset(val_idx, labels[val_idx], self.hparams.val_subset, "val_subset", 2)
         # split the bytes, then convert each part: no float copy of the whole set (190 MB) at the peak
         self.train_x, self.train_y = self._to_float(images[train_idx]), labels[train_idx]
         self.val_x, self.val_y = self._to_float(images[val_idx]), labels[val_idx]
@@ -114,17 +128,30 @@ class MNISTDataModule(L.LightningDataModule):
         self.test_x = self._to_float(read_idx(self.folder / TEST_IMAGES))
         self.test_y = read_idx(self.folder / TEST_LABELS).long()
         self._loaded = True
+        if stage in ("fit", None) and self.augment is not None:
+            self._augmentation_figure()
 
-    def _subset(self, idx: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        n = self.hparams.train_subset
+    def _augmentation_figure(self) -> None:
+        trainer = self.trainer
+        if trainer is None or not trainer.is_global_zero:
+            return
+        from dlmnist.utils.figures import log_figure, panels_figure  # matplotlib only when it draws
+
+        x = self.train_x[:16]
+        after = self.augment(x, batch_seed(self.hparams.seed, 0, 0, 0))  # the first batch's parameters
+        panels = [("training images", self.denormalize(x)), ("augmented", self.denormalize(after))]
+        log_figure(trainer, "data/augmentation", panels_figure(panels, ncols=16, side_by_side=False))
+
+    def _subset(self, idx: torch.Tensor, labels: torch.Tensor, n: int, name: str, stream: int) -> torch.Tensor:
+        """``n`` of the positions ``idx`` (labels ``labels``): the first, or n/10 per class drawn with seed + stream."""
         if self.hparams.subset_mode == "first":
             return idx[:n]
-        g = torch.Generator().manual_seed(self.hparams.seed + 1)
+        g = torch.Generator().manual_seed(self.hparams.seed + stream)
         picks = []
         for c in range(10):
             members = idx[labels == c]
             if len(members) < n // 10:
-                raise ValueError(f"train_subset={n}: class {c} has only {len(members)} training images")
+                raise ValueError(f"{name}={n}: class {c} has only {len(members)} images in its split")
             picks.append(members[torch.randperm(len(members), generator=g)[: n // 10]])
         return torch.cat(picks).sort().values
 
@@ -137,7 +164,9 @@ class MNISTDataModule(L.LightningDataModule):
         return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world)
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.train_x, self.train_y, self.hparams.batch_size, shuffle=True)
+        batches = self._batches(self.train_x, self.train_y, self.hparams.batch_size, shuffle=True)
+        batches.augment = self.augment
+        return batches
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches(self.val_x, self.val_y, self.hparams.eval_batch_size)

@@ -29,6 +29,8 @@ class Model(L.LightningModule):
         optim: optimizer, peak learning rate and schedule (:class:`~dlmnist.models.optim.Optim`).
     """
 
+    #: what :meth:`codes` returns, in words (``dlmnist latent`` prints it)
+    code_description: ClassVar[str] = "encoder output"
     #: ``(metric, "min" | "max")`` that ``checkpoints/best.ckpt`` is chosen by (and ``dlmnist tune`` optimises);
     #: ``(None, ...)`` when no metric should pick it (best.ckpt is then the newest epoch).
     monitor: ClassVar[tuple[Optional[str], str]] = ("val/loss", "min")
@@ -85,6 +87,14 @@ class Model(L.LightningModule):
     def check_trainer(self, trainer: L.Trainer) -> None:
         """Refuse a trainer this model cannot run with (raise ValueError). ``dlmnist fit`` calls it before the run
         folder is made, so the refusal is a usage error and nothing is written."""
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation of images ``x`` (B, 1, 28, 28) that latent-space analysis measures, (B, D): the
+        encoder's output by default (``dlmnist latent``, ``dlmnist.callbacks.LatentSpace``)."""
+        encoder = getattr(self, "encoder", None)
+        if encoder is None:
+            raise TypeError(f"{type(self).__name__} has no encoder: no codes to analyse")
+        return encoder(x)
 
     def reconstruction_panels(self, x: torch.Tensor) -> Optional[list[tuple[str, torch.Tensor]]]:
         """Titled image batches ``[(title, (N, 1, H, W) in [0, 1]), ...]`` for the reconstruction pictures that

@@ -5,6 +5,7 @@ A model that has ``self.encoder`` mixes in :class:`PretrainedEncoder` and calls
 
 - ``encoder_checkpoint``: path to any dlmnist checkpoint whose state dict holds ``encoder.*`` weights
   (classifier, autoencoder, stacked AE, VAE). A glob such as ``runs/ae_conv/version_*/checkpoints/best.ckpt``
+  (in a config ``${...runs_dir}/ae_conv/version_*/checkpoints/best.ckpt``, which follows ``--runs_dir``)
   picks the newest matching run. The weights are copied when ``fit`` starts (``setup("fit")``), so that
   ``test``/``predict`` from the model's own checkpoint never need the file, and a resumed ``fit`` ends up
   with the resumed weights. A missing file or an encoder that does not match the configured
@@ -89,6 +90,12 @@ class PretrainedEncoder:
         if freeze_encoder:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
+
+    def check_trainer(self, trainer) -> None:
+        """Refuse a fit whose encoder checkpoint is missing or does not fit, before the run folder is made."""
+        if self.encoder_checkpoint is not None:
+            load_encoder(self.encoder, self.encoder_checkpoint)  # loaded again when fit starts (setup)
+        super().check_trainer(trainer)
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.encoder_checkpoint is not None:

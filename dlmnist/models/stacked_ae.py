@@ -169,6 +169,7 @@ class StackedAutoEncoder(Classifier):
     def check_trainer(self, trainer: L.Trainer) -> None:
         """Refuse a trainer whose max_epochs differs from the phase schedule (the CLI calls this before the run
         folder is made, so the error is a usage error; ``setup`` calls it again for a Trainer built in Python)."""
+        super().check_trainer(trainer)
         total = self.phases[-1].last_epoch + 1
         if not trainer.fast_dev_run and trainer.max_epochs != total:
             raise ValueError(

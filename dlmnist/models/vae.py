@@ -39,6 +39,7 @@ class VAE(Model):
         optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`; here Adam with a cosine schedule).
     """
 
+    code_description = "posterior mean of z"
     # best.ckpt by val/loss (the base's monitor): the beta-weighted objective, -ELBO for beta = 1, recon for beta = 0
 
     def __init__(
@@ -80,6 +81,10 @@ class VAE(Model):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)  # (B, features)
         return self.to_mean(h), self.to_logvar(h)  # (B, latent_dim) each
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean of z (B, latent_dim): what latent-space analysis measures for a VAE."""
+        return self.encode(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean image in [0, 1] (B, 1, 28, 28) for codes z (B, latent_dim)."""
