@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 import yaml
 from jsonargparse import Namespace
 from jsonargparse.typing import PositiveInt
@@ -35,6 +36,7 @@ from dlmnist.config import PARSER_MODE, error_reason
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.base import Model
 from dlmnist.models.pretrained import EncoderCheckpointError
+from dlmnist.utils.hardware import BF16_FLAGS, cpu_native_bf16
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
@@ -179,6 +181,7 @@ class DLMNISTCLI(LightningCLI):
             self._parser(self.subcommand).error(str(e))
         self.run_dir = run
         cfg.trainer.default_root_dir = str(run)
+        self._bf16_fallback(cfg.trainer)
         loggers = cfg.trainer.logger
         if loggers is False:
             return
@@ -193,6 +196,19 @@ class DLMNISTCLI(LightningCLI):
                 if not lg.init_args.get("offline") and not wandb_account_configured():
                     lg.init_args.offline = True
         cfg.trainer.logger = [csv, *others]
+
+    @staticmethod
+    def _bf16_fallback(trainer: Namespace) -> None:
+        """bf16 on a CPU without native bf16 would run slower than float32: train in float32, and say so."""
+        precision = str(trainer.get("precision"))
+        if not precision.startswith("bf16") or trainer.get("accelerator") not in ("cpu", "auto"):
+            return
+        if trainer.get("accelerator") == "auto" and torch.cuda.is_available():
+            return
+        if not cpu_native_bf16():
+            print(f"dlmnist: this CPU has no native bf16 ({' or '.join(BF16_FLAGS)}): precision {precision} -> "
+                  "32-true (float32)", file=sys.stderr)  # fmt: skip
+            trainer.precision = "32-true"
 
     def instantiate_classes(self) -> None:
         try:
