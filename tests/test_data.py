@@ -59,6 +59,22 @@ def test_subset_balanced_has_n_over_10_per_class_and_is_seeded(fake_data):
     assert len(dm.test_x) == 100
 
 
+@pytest.mark.parametrize("world", [1, 2])
+def test_data_on_the_device_gives_the_host_paths_batches_bit_for_bit(fake_data, world):
+    host = make(fake_data, batch_size=64)
+    dev = make(fake_data, batch_size=64, data_on_device=True)  # no trainer: the device is the CPU here
+    assert dev._device_data["train"][0].dtype == torch.uint8  # bytes on the device, not floats
+    for split in ("train", "val", "test"):
+        for rank in range(world):
+            a, b = host._batches(split, 64, shuffle=split == "train"), dev._batches(split, 64, shuffle=split == "train")
+            a.rank = b.rank = rank
+            a.world_size = b.world_size = world
+            for loader in (a, b):
+                loader.sampler and loader.sampler.set_epoch(3)
+            pairs = list(zip(a, b, strict=True))
+            assert pairs and all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in pairs)
+
+
 def test_val_subset_is_balanced_seeded_and_disjoint_from_the_training_subset(fake_data):
     dm = make(fake_data, train_subset=50, val_subset=30, subset_mode="balanced")
     assert torch.bincount(dm.val_y, minlength=10).tolist() == [3] * 10

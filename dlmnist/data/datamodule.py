@@ -37,6 +37,9 @@ class MNISTDataModule(L.LightningDataModule):
         augment: random translation, rotation and scale of training batches (:class:`~dlmnist.data.augment.Augment`,
             e.g. ``augment: {translate: 2, rotate: 10, scale: 0.1}``); off when null. Seeded per (seed, epoch,
             batch, process); the first run writes ``figures/data__augmentation.png`` (a batch before and after).
+        data_on_device: keep the images as uint8 on the trainer's device (a GPU) and slice and convert each batch
+            there: no host-to-device copy per batch (on by default in ``configs/trainer/gpu.yaml``). The batches
+            are the same, bit for bit, as those of the host path.
         seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch).
         download: allow fetching missing files (torchvision, then the offline mirror).
     """
@@ -54,6 +57,7 @@ class MNISTDataModule(L.LightningDataModule):
         subset_mode: Literal["first", "balanced"] = "balanced",
         exclude_classes: list[int] = [],  # noqa: B006 (jsonargparse reads the default)
         augment: Optional[Augment] = None,
+        data_on_device: bool = False,
         seed: int = 42,
         download: bool = True,
     ) -> None:
@@ -122,11 +126,20 @@ class MNISTDataModule(L.LightningDataModule):
         if self.hparams.val_subset is not None:
             val_idx = self._subset(val_idx, labels[val_idx], self.hparams.val_subset, "val_subset", 2)
         # split the bytes, then convert each part: no float copy of the whole set (190 MB) at the peak
+        test_images = read_idx(self.folder / TEST_IMAGES)
         self.train_x, self.train_y = self._to_float(images[train_idx]), labels[train_idx]
         self.val_x, self.val_y = self._to_float(images[val_idx]), labels[val_idx]
         self.train_indices = train_idx  # positions in the official training set
-        self.test_x = self._to_float(read_idx(self.folder / TEST_IMAGES))
+        self.test_x = self._to_float(test_images)
         self.test_y = read_idx(self.folder / TEST_LABELS).long()
+        self._device_data = None
+        if self.hparams.data_on_device:  # uint8 images and labels on the device; batches converted there
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            self._device_data = {
+                name: (x.to(device), y.to(device))
+                for name, x, y in (("train", images[train_idx], self.train_y), ("val", images[val_idx], self.val_y),
+                                   ("test", test_images, self.test_y))  # fmt: skip
+            }
         self._loaded = True
         if stage in ("fit", None) and self.augment is not None:
             self._augmentation_figure()
@@ -159,23 +172,26 @@ class MNISTDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def _batches(self, x, y, batch_size, shuffle=False) -> TensorBatches:
+    def _batches(self, split: str, batch_size: int, shuffle: bool = False) -> TensorBatches:
         rank, world = self._rank_world()
-        return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world)
+        x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+        convert = None
+        if self._device_data is not None:
+            (x, y), convert = self._device_data[split], self._to_float
+        return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world,
+                             augment=self.augment if split == "train" else None, convert=convert)  # fmt: skip
 
     def train_dataloader(self) -> TensorBatches:
-        batches = self._batches(self.train_x, self.train_y, self.hparams.batch_size, shuffle=True)
-        batches.augment = self.augment
-        return batches
+        return self._batches("train", self.hparams.batch_size, shuffle=True)
 
     def val_dataloader(self) -> TensorBatches:
-        return self._batches(self.val_x, self.val_y, self.hparams.eval_batch_size)
+        return self._batches("val", self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches(self.test_x, self.test_y, self.hparams.eval_batch_size)
+        return self._batches("test", self.hparams.eval_batch_size)
 
     def predict_dataloader(self) -> TensorBatches:
-        return self._batches(self.test_x, self.test_y, self.hparams.eval_batch_size)
+        return self._batches("test", self.hparams.eval_batch_size)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Back to pixels in [0, 1] (for pictures)."""

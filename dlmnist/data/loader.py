@@ -51,10 +51,12 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         augment: Optional[Callable[[torch.Tensor, int], torch.Tensor]] = None,
+        convert: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     ) -> None:
         assert len(x) == len(y), "images and labels differ in length"
         self.x, self.y = x, y
         self.seed, self.augment = seed, augment  # augment(images, seed of (seed, epoch, batch, rank))
+        self.convert = convert  # e.g. uint8 -> normalised float, per batch, where x lives (data on the GPU)
         self.batch_size = batch_size
         self.sampler = EpochShuffle(seed) if shuffle else None  # Lightning calls sampler.set_epoch(e)
         self.batch_sampler = None  # read by Lightning's dataloader checks
@@ -88,7 +90,10 @@ class TensorBatches:
         # equal batch counts on every rank; batch sizes differ by at most one within an epoch
         chunks = torch.tensor_split(idx, len(self)) if len(self) else ()
         for chunk in chunks[skip:]:
+            chunk = chunk.to(self.x.device)  # the order is drawn on the CPU; the data may live on a GPU
             x = self.x[chunk]
+            if self.convert is not None:
+                x = self.convert(x)
             if self.augment is not None:
                 x = self.augment(x, batch_seed(self.seed, self.epoch, self._served, self.rank))
             self._served += 1
