@@ -94,7 +94,8 @@ class Report:
                 f"_not run_ ({', '.join(e.name for e in exps) or ', '.join(spec.get('experiments', []))})",
                 "",
             ]
-        lines += section_table(exps, spec.get("columns") or {}, spec.get("computed") or []) + [""]
+        lines += section_table(exps, spec.get("columns") or {}, spec.get("computed") or [], spec.get("mean", False))
+        lines += [""]
         new = [e for e in ran if e.name not in self.detailed]
         self.detailed |= {e.name for e in new}
         side = spec.get("side_by_side") and len(new) > 1

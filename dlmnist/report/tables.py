@@ -102,15 +102,31 @@ def receptive_field(exp: Experiment) -> str:
     return "—" if found is None else f"{found[0]} px"
 
 
+def pca_auroc(exp: Experiment) -> str:
+    """The no-network baseline of the anomaly protocol: AUROC of the run's held-out digits by PCA reconstruction
+    error, with as many components as the autoencoder's code and the same training images."""
+    from dlmnist.analysis.anomaly import pca_auroc as auroc
+    from dlmnist.data import MNISTDataModule
+
+    held_out, k = exp.get("data.exclude_classes"), exp.get("model.init_args.encoder.init_args.latent_dim")
+    if not held_out or not k:
+        return "—"
+    dm = MNISTDataModule(**{**exp.config["data"], "augment": None, "data_on_device": False, "download": False})
+    dm.setup("fit")
+    return fmt(auroc(dm.train_x, dm.test_x, dm.test_y, held_out, k))
+
+
 # Computed columns a report section can ask for (`computed: [receptive_field]` in configs/suite.yaml).
 COMPUTED: dict[str, tuple[str, Callable[[Experiment], str]]] = {
     "receptive_field": ("receptive field", receptive_field),
+    "pca_auroc": ("PCA baseline test/auroc", pca_auroc),
 }
 
 
-def section_table(exps: list[Experiment], columns: dict[str, str], computed: list[str]) -> list[str]:
+def section_table(exps: list[Experiment], columns: dict[str, str], computed: list[str], mean: bool = False):
     """Markdown table, one row per experiment: data set, config columns, parameters, computed columns,
-    the best validation metric, every test metric any of them wrote, and the fit's wall time."""
+    the best validation metric, every test metric any of them wrote, and the fit's wall time; ``mean``: a last
+    row with the mean of every numeric column over the experiments that ran."""
     test_keys = sorted({k for e in exps for k in e.test})
     monitors = sorted({m for e in exps if e.run and (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
     head = ["experiment", "data", *columns, "params", *(COMPUTED[c][0] for c in computed)]
@@ -125,4 +141,17 @@ def section_table(exps: list[Experiment], columns: dict[str, str], computed: lis
         cells += [params(e)] + [COMPUTED[c][1](e) for c in computed]
         cells += [value if m == metric else "—" for m in monitors] + [fmt(e.test.get(k)) for k in test_keys]
         rows.append("| " + " | ".join(cells + [duration(e.record.get("fit_seconds"))]) + " |")
+    if mean and len(rows) > 3:  # over the computed, validation and test columns of the runs
+        cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows[2:] if "not run" not in row]
+        first = 3 + len(columns)  # experiment, data, config columns, params
+        means = [_mean(column) if i >= first and i < len(head) - 1 else "" for i, column in enumerate(zip(*cells))]
+        rows.append("| **mean** | " + " | ".join(means[1:]) + " |")
     return rows
+
+
+def _mean(column: tuple[str, ...]) -> str:
+    try:
+        values = [float(c) for c in column]
+    except ValueError:
+        return ""
+    return fmt(sum(values) / len(values))
