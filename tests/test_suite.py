@@ -174,3 +174,34 @@ def test_section_table_mixes_models_with_and_without_a_monitor(tmp_path):
     head, _, row_clf, row_sae = section_table([clf, sae], {}, [])
     assert "best val/acc" in head and "None" not in head
     assert "| 0.9 |" in row_clf and row_sae.count("—") >= 1
+
+
+def test_seeds_make_one_experiment_per_seed_and_follow_seeded_references(tmp_path):
+    graph = tmp_path / "suite.yaml"
+    graph.write_text(yaml.safe_dump({"experiments": {
+        "pre": {"config": "configs/ae_conv.yaml", "seeds": [1, 2]},
+        "post": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x.ckpt"},
+                 "seeds": [1, 2, 3]},
+        "plain": {"config": "configs/cnn.yaml"},
+    }}, sort_keys=False))  # fmt: skip
+    g = load_graph(graph)
+    assert list(g.nodes) == ["pre", "pre_s2", "post", "post_s2", "post_s3", "plain"]
+    assert g.families == {"pre": ["pre", "pre_s2"], "post": ["post", "post_s2", "post_s3"]}
+    assert g.nodes["post_s2"].args == {"model.encoder_checkpoint": "{pre_s2}/x.ckpt", "seed_everything": 2,
+                                       "data.seed": 2}  # fmt: skip
+    assert g.nodes["post"].deps == ["pre"] and g.nodes["post_s3"].deps == ["pre"]  # pre has no seed 3: its first
+    assert [n.name for n in g.order(["post_s2"])] == ["pre_s2", "post_s2"]
+    graph.write_text(yaml.safe_dump({"experiments": {"x": {"config": "configs/cnn.yaml", "seeds": "1"}}}))
+    with pytest.raises(GraphError, match="seeds must be a list of integers"):
+        load_graph(graph)
+
+
+def test_the_report_shows_the_seeds_of_an_experiment_as_mean_and_standard_deviation(tmp_path):
+    from dlmnist.report.tables import Experiment, section_table
+
+    seeds = [Experiment(f"cnn{s}", tmp_path, test={"test/acc": a}) for s, a in (("", 0.990), ("_s2", 0.992),
+                                                                              ("_s3", 0.994))]  # fmt: skip
+    single = Experiment("lenet5", tmp_path, test={"test/acc": 0.989})
+    head, _, row_seeds, row_single = section_table([seeds, single], {}, [])
+    assert "| 3 seeds |" in row_seeds and "| 0.992 ± 0.002 |" in row_seeds  # sample std of 0.990, 0.992, 0.994
+    assert "| 1 run |" in row_single and "| 0.989 |" in row_single and "±" not in row_single

@@ -40,6 +40,7 @@ def match(patterns: list[str], names: list[str]) -> list[str]:
 class Report:
     def __init__(self, runs_dir: Path, out: Path) -> None:
         self.runs_dir, self.out = runs_dir, out
+        self.family: dict[str, list[str]] = {}  # experiment -> the experiments of its entry's seeds
         self.cache: dict[str, Experiment] = {}
         self.detailed: set[str] = set()
 
@@ -85,16 +86,27 @@ class Report:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         return lines + [""]
 
+    def groups(self, names: list[str]) -> list[list[str]]:
+        """The names in order, each with the other seeds of its entry (at the first one's place)."""
+        out, seen = [], set()
+        for name in names:
+            if name not in seen:
+                group = self.family.get(name, [name])
+                seen |= set(group)
+                out.append(group)
+        return out
+
     def section(self, spec: dict[str, Any], names: list[str]) -> list[str]:
         lines = [f"## {spec['title']}", ""]
-        exps = [self.exp(n) for n in match(spec.get("experiments", []), names)]
+        groups = [[self.exp(n) for n in g] for g in self.groups(match(spec.get("experiments", []), names))]
+        exps = [g[0] for g in groups]  # details and figures: the first seed of each
         ran = [e for e in exps if e.run is not None]
         if not ran:
             return lines + [
                 f"_not run_ ({', '.join(e.name for e in exps) or ', '.join(spec.get('experiments', []))})",
                 "",
             ]
-        lines += section_table(exps, spec.get("columns") or {}, spec.get("computed") or [], spec.get("mean", False))
+        lines += section_table(groups, spec.get("columns") or {}, spec.get("computed") or [], spec.get("mean", False))
         lines += [""]
         new = [e for e in ran if e.name not in self.detailed]
         self.detailed |= {e.name for e in new}
@@ -123,11 +135,13 @@ class Report:
 
     def write(self, graph_path: Path) -> Path:
         graph = load_graph(graph_path)
+        self.family = {m: members for members in graph.families.values() for m in members}
         names = experiment_names(self.runs_dir, list(graph.nodes))
         body: list[str] = []
         for spec in graph.sections:
             body += self.section(spec, names)
-        sectioned = {n for spec in graph.sections for n in match(spec.get("experiments", []), names)}
+        sectioned = {m for spec in graph.sections for n in match(spec.get("experiments", []), names)
+                     for m in self.family.get(n, [n])}  # fmt: skip
         others = [n for n in names if n not in sectioned]
         if others:
             body += self.section({"title": "Other experiments", "experiments": others}, names)

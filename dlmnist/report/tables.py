@@ -83,13 +83,16 @@ def params(exp: Experiment) -> str:
     return f"{total:,}" + (f" ({trainable:,} trainable)" if trainable != total else "")
 
 
-def best_val(exp: Experiment) -> tuple[str, str]:
+def best_val_value(exp: Experiment) -> tuple[str | None, float | None]:
     """``(metric, best value)`` of the metric best.ckpt is chosen by (the model's ``monitor``), from metrics.csv."""
     metric, mode = (exp.model or Model).monitor  # the base's default when the model could not be built
     values = [v for _, _, v in exp.metrics.get(metric, [])]
-    if not values:
-        return metric, "—"
-    return metric, fmt(max(values) if mode == "max" else min(values))
+    return metric, (max(values) if mode == "max" else min(values)) if values else None
+
+
+def best_val(exp: Experiment) -> tuple[str | None, str]:
+    metric, value = best_val_value(exp)
+    return metric, fmt(value)
 
 
 def receptive_field(exp: Experiment) -> str:
@@ -123,35 +126,68 @@ COMPUTED: dict[str, tuple[str, Callable[[Experiment], str]]] = {
 }
 
 
-def section_table(exps: list[Experiment], columns: dict[str, str], computed: list[str], mean: bool = False):
-    """Markdown table, one row per experiment: data set, config columns, parameters, computed columns,
-    the best validation metric, every test metric any of them wrote, and the fit's wall time; ``mean``: a last
-    row with the mean of every numeric column over the experiments that ran."""
-    test_keys = sorted({k for e in exps for k in e.test})
-    monitors = sorted({m for e in exps if e.run and (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
-    head = ["experiment", "data", *columns, "params", *(COMPUTED[c][0] for c in computed)]
+def spread(values: list[Any]) -> str:
+    """One run: its value; several (the seeds of one experiment): ``mean ± std`` (sample standard deviation)."""
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numbers:
+        return "—"
+    if len(numbers) == 1:
+        return fmt(numbers[0])
+    mean = sum(numbers) / len(numbers)
+    std = (sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1)) ** 0.5
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def section_table(
+    exps: list[Experiment | list[Experiment]], columns: dict[str, str], computed: list[str], mean: bool = False
+) -> list[str]:
+    """Markdown table, one row per experiment: data set, config columns, parameters, computed columns, how many
+    runs, the best validation metric, every test metric any of them wrote, and the fit's wall time.
+
+    A list of experiments (the seeds of one, ``seeds:`` in configs/suite.yaml) is one row: every metric as
+    ``mean ± std`` over the runs, "n seeds" in the runs column; a single run says "1 run". ``mean``: a last row
+    with the mean of every metric column over the rows.
+    """
+    groups = [g if isinstance(g, list) else [g] for g in exps]
+    ran_groups = [[e for e in g if e.run is not None] for g in groups]
+    every = [e for g in ran_groups for e in g]
+    test_keys = sorted({k for e in every for k in e.test})
+    monitors = sorted({m for e in every if (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
+    head = ["experiment", "data", *columns, "params", "runs", *(COMPUTED[c][0] for c in computed)]
     head += [f"best {m}" for m in monitors] + test_keys + ["fit time"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for e in exps:
-        if e.run is None:
-            rows.append(f"| {e.name} | " + " | ".join(["not run"] + ["—"] * (len(head) - 2)) + " |")
+    numeric: list[list[float | None]] = []
+    for group, ran in zip(groups, ran_groups):
+        if not ran:
+            rows.append(f"| {group[0].name} | " + " | ".join(["not run"] + ["—"] * (len(head) - 2)) + " |")
             continue
-        metric, value = best_val(e)
+        e = ran[0]
+        metric = best_val(e)[0]
+        runs = f"{len(ran)} seeds" if len(group) > 1 else "1 run"
+        runs += f" (of {len(group)})" if len(group) > 1 and len(ran) < len(group) else ""
         cells = [e.name, fmt(e.get("data.dataset"))] + [fmt(e.get(key)) for key in columns.values()]
-        cells += [params(e)] + [COMPUTED[c][1](e) for c in computed]
-        cells += [value if m == metric else "—" for m in monitors] + [fmt(e.test.get(k)) for k in test_keys]
-        rows.append("| " + " | ".join(cells + [duration(e.record.get("fit_seconds"))]) + " |")
-    if mean and len(rows) > 3:  # over the computed, validation and test columns of the runs
-        cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows[2:] if "not run" not in row]
-        first = 3 + len(columns)  # experiment, data, config columns, params
-        means = [_mean(column) if i >= first and i < len(head) - 1 else "" for i, column in enumerate(zip(*cells))]
-        rows.append("| **mean** | " + " | ".join(means[1:]) + " |")
+        extra = [COMPUTED[c][1](e) for c in computed]  # of the first run
+        cells += [params(e), runs] + extra
+        values = [[best_val_value(x)[1] for x in ran] if m == metric else [] for m in monitors]
+        values += [[x.test.get(k) for x in ran] for k in test_keys]
+        cells += [spread(v) for v in values]
+        numeric.append([_number(c) for c in extra] + [_mean_or_none(v) for v in values])
+        fit = [x.record.get("fit_seconds") for x in ran if x.record.get("fit_seconds") is not None]
+        rows.append("| " + " | ".join(cells + [duration(sum(fit) / len(fit) if fit else None)]) + " |")
+    if mean and len(numeric) > 1:
+        lead = len(head) - len(numeric[0]) - 1  # the columns before the metrics
+        means = [fmt(_mean_or_none(list(col))) for col in zip(*numeric)]
+        rows.append("| **mean** | " + " | ".join([""] * (lead - 1) + means + [""]) + " |")
     return rows
 
 
-def _mean(column: tuple[str, ...]) -> str:
+def _number(text: str) -> float | None:
     try:
-        values = [float(c) for c in column]
+        return float(text)
     except ValueError:
-        return ""
-    return fmt(sum(values) / len(values))
+        return None
+
+
+def _mean_or_none(values: list[Any]) -> float | None:
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return sum(numbers) / len(numbers) if numbers else None

@@ -4,6 +4,11 @@ An entry ``name: {config: configs/x.yaml, args: {...}, test: best, quick: {...}}
 ``dlmnist fit -c configs/x.yaml --name=name --key=value ...`` then ``dlmnist test`` on the run's
 ``checkpoints/<test>.ckpt``. A value ``{other}`` inside ``args`` is replaced by the run folder of
 experiment ``other`` (``"{cnn}/checkpoints/best.ckpt"``), which makes ``other`` run first.
+
+``seeds: [1, 2, 3]`` in an entry makes one experiment per seed, each with ``--seed_everything=<seed>
+--data.seed=<seed>`` (initialisation, dropout, batch order, split and subsets): the first keeps the entry's name,
+the others are ``<name>_s<seed>``. A ``{other}`` it refers to whose entry has the same seed becomes that seed's
+run (``{ae_conv}`` -> ``{ae_conv_s2}``). The report shows such a family as one row: mean ± standard deviation.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from typing import Any
 import yaml
 
 REF = re.compile(r"\{([A-Za-z0-9_.-]+)\}")  # {name}: the run folder of experiment `name`
-NODE_KEYS = {"config", "args", "needs", "test", "quick"}
+NODE_KEYS = {"config", "args", "needs", "test", "quick", "seeds"}
+
+
+def seed_name(name: str, seeds: list[int], seed: int) -> str:
+    """The experiment of ``seed`` in an entry with ``seeds``: the first keeps the entry's name."""
+    return name if seed == seeds[0] else f"{name}_s{seed}"
 
 
 class GraphError(ValueError):
@@ -66,6 +76,7 @@ class Graph:
     nodes: dict[str, Node]
     quick: dict[str, Any]
     sections: list[dict[str, Any]]
+    families: dict[str, list[str]] = field(default_factory=dict)  # entry with seeds -> its experiments, seed order
 
     def order(self, only: list[str] | None = None) -> list[Node]:
         """Nodes in dependency order (depth first, file order otherwise); ``only`` keeps those and what they need."""
@@ -93,7 +104,8 @@ def load_graph(path: str | Path) -> Graph:
     if unknown:
         raise GraphError(f"{path}: unknown top-level keys {sorted(unknown)}")
     nodes = {}
-    for name, entry in (raw.get("experiments") or {}).items():
+    entries = raw.get("experiments") or {}
+    for name, entry in entries.items():
         entry = entry or {}
         bad = set(entry) - NODE_KEYS
         if bad or "config" not in entry:
@@ -103,11 +115,29 @@ def load_graph(path: str | Path) -> Graph:
             raise GraphError(f"{path}: experiment {name!r}: test must be best, last or false, got {test!r}")
         config = entry["config"] if isinstance(entry["config"], list) else [entry["config"]]
         args, needs, quick = entry.get("args") or {}, entry.get("needs") or [], entry.get("quick") or {}
-        nodes[name] = Node(name, config, args, needs, test or None, quick)
+        seeds = entry.get("seeds")
+        if seeds is None:
+            nodes[name] = Node(name, config, args, needs, test or None, quick)
+            continue
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) for x in seeds):
+            raise GraphError(f"{path}: experiment {name!r}: seeds must be a list of integers, got {seeds!r}")
+        for seed in seeds:
+
+            def own(ref: str, seed: int = seed) -> str:  # {other} -> {other_s<seed>} when other has that seed
+                theirs = (entries.get(ref) or {}).get("seeds") or []
+                return seed_name(ref, theirs, seed) if seed in theirs else ref
+
+            seeded = {k: REF.sub(lambda m: "{" + own(m.group(1)) + "}", v) if isinstance(v, str) else v
+                      for k, v in args.items()}  # fmt: skip
+            seeded |= {"seed_everything": seed, "data.seed": seed}
+            member = seed_name(name, seeds, seed)
+            nodes[member] = Node(member, config, seeded, [own(n) for n in needs], test or None, quick)
     for node in nodes.values():
         for dep in node.deps:
             if dep not in nodes:
                 raise GraphError(f"{path}: experiment {node.name!r} refers to unknown experiment {dep!r}")
-    graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [])
+    families = {name: [seed_name(name, e["seeds"], s) for s in e["seeds"]] for name, e in entries.items()
+                if (e or {}).get("seeds")}  # fmt: skip
+    graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [], families)
     graph.order()  # fail early on a cycle
     return graph
