@@ -34,7 +34,7 @@ def test_schedule_labels_epochs_and_scratch_budget():
         ({"pretrain_epochs": [1, 1]}, "pretrain_epochs has 2 entries but there are 3 layers"),
         ({"pretrain_epochs": 0}, "pretrain_epochs must be positive"),
         ({"corruption": 1.0}, "corruption"),
-        ({"finetune_epochs": 0}, "finetune_epochs"),
+        ({"finetune_epochs": 0, "pretrain": False}, "finetune_epochs"),
         ({"head_lr": 0}, "head_lr"),
     ],
 )

@@ -205,3 +205,36 @@ def test_the_report_shows_the_seeds_of_an_experiment_as_mean_and_standard_deviat
     head, _, row_seeds, row_single = section_table([seeds, single], {}, [])
     assert "| 3 seeds |" in row_seeds and "| 0.992 ± 0.002 |" in row_seeds  # sample std of 0.990, 0.992, 0.994
     assert "| 1 run |" in row_single and "| 0.989 |" in row_single and "±" not in row_single
+
+
+def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
+    from dlmnist.report.build import Report
+
+    graph = tmp_path / "suite.yaml"
+    graph.write_text(yaml.safe_dump({
+        "experiments": {"pre": {"config": "configs/ae_conv.yaml", "seeds": [1, 2]}},
+        "grids": {"labels": {"seeds": [1, 2], "rows": {
+            "scratch": {"config": "configs/fewshot_scratch.yaml"},
+            "pretrained": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x"}},
+        }, "columns": {"100": {"data.train_subset": 100}, "all": {"data.train_subset": None}}}},
+        "report": [{"title": "Labels", "grid": "labels", "metric": "test/acc"}],
+    }, sort_keys=False))  # fmt: skip
+    g = load_graph(graph)
+    assert g.grids == {"labels": {"scratch": {"100": "labels_scratch_100", "all": "labels_scratch_all"},
+                                  "pretrained": {"100": "labels_pretrained_100", "all": "labels_pretrained_all"}}}
+    assert g.nodes["labels_pretrained_100_s2"].args["model.encoder_checkpoint"] == "{pre_s2}/x"
+    assert g.nodes["labels_pretrained_all"].args["data.train_subset"] is None
+    assert len(load_graph(graph, quick=True).nodes) == 5  # the first seed of everything
+
+    runs = tmp_path / "runs"
+    for name, acc, subset in (("labels_scratch_100", 0.80, 100), ("labels_scratch_100_s2", 0.84, 100),
+                              ("labels_scratch_all", 0.99, None)):  # fmt: skip
+        run = runs / name / "version_0"
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("epoch,step,val/acc\n0,0,0.5\n")
+        (run / "test_metrics.json").write_text(json.dumps({"test/acc": acc}))
+        (run / "config.yaml").write_text(yaml.safe_dump({"data": {"train_subset": subset, "val_fraction": 0.2}}))
+    text = Report(runs, tmp_path / "reports").write(graph).read_text()
+    table = text[text.index("## Labels") :]
+    assert "| scratch | 0.82 ± 0.028 (n=2) | 0.99 (n=1) |" in table and "| pretrained | not run | not run |" in table
+    assert (tmp_path / "reports" / "figures" / "labels" / "label_efficiency.png").stat().st_size > 1000

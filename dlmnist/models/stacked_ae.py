@@ -40,7 +40,8 @@ class StackedAutoEncoder(Classifier):
         corruption: masking noise while pretraining a layer: the share of its inputs set to zero
             (denoising autoencoder; 0 for a plain autoencoder), one value or one per layer.
         head_epochs: epochs training only the head on the frozen stack (0 skips it).
-        finetune_epochs: epochs training the whole network with labels.
+        finetune_epochs: epochs training the whole network with labels; 0 (with ``head_epochs: 0``) pretrains only,
+            for a run that starts its encoder from this one's (``encoder_checkpoint``) and sees only its own labels.
         head_hidden, head_activation, head_dropout, num_classes: the classifier head, as in
             :class:`~dlmnist.models.Classifier`.
         optim: optimizer and schedule of every phase (a fresh optimizer for each, its schedule spanning the
@@ -86,8 +87,11 @@ class StackedAutoEncoder(Classifier):
             raise ValueError(f"pretrain_epochs must be positive, got {pretrain_epochs}")
         if any(not 0.0 <= p < 1.0 for p in noise):
             raise ValueError(f"corruption must lie in [0, 1), got {corruption}")
-        if head_epochs < 0 or finetune_epochs < 1:
-            raise ValueError(f"head_epochs must be >= 0 and finetune_epochs >= 1, got {head_epochs}, {finetune_epochs}")
+        if head_epochs < 0 or finetune_epochs < (0 if pretrain else 1):
+            raise ValueError(
+                f"head_epochs must be >= 0 and finetune_epochs >= {0 if pretrain else 1}, got {head_epochs}, "
+                f"{finetune_epochs}"
+            )
         check_positive(pretrain_lr=pretrain_lr, head_lr=head_lr)
         self.save_hparams(("encoder",))
         widths = encoder.widths

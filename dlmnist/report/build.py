@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dlmnist.report.curves import save_curves
-from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, section_table
+from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, section_table, spread
 from dlmnist.suite.graph import load_graph
 from dlmnist.suite.runs import read_json, versions
-from dlmnist.utils.files import atomic_write_text
+from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
 
 
 def experiment_names(runs_dir: Path, graph_names: list[str]) -> list[str]:
@@ -41,6 +42,7 @@ class Report:
     def __init__(self, runs_dir: Path, out: Path) -> None:
         self.runs_dir, self.out = runs_dir, out
         self.family: dict[str, list[str]] = {}  # experiment -> the experiments of its entry's seeds
+        self.grids: dict[str, dict[str, dict[str, str]]] = {}  # grid -> row -> column -> experiment
         self.cache: dict[str, Experiment] = {}
         self.detailed: set[str] = set()
 
@@ -96,7 +98,39 @@ class Report:
                 out.append(group)
         return out
 
+    def grid_section(self, spec: dict[str, Any]) -> list[str]:
+        """A grid of configs/suite.yaml as one table (rows by columns, ``metric`` as mean ± std over the seeds) and a
+        figure of the metric against the number of training labels, one line per row, with error bars."""
+        name, metric = spec["grid"], spec.get("metric", "test/acc")
+        cells = self.grids.get(name) or {}
+        lines = [f"## {spec['title']}", ""]
+        if not cells:
+            return lines + [f"_no grid {name!r} in the suite_", ""]
+        columns = list(next(iter(cells.values())))
+        lines += [f"`{metric}`, mean ± std over seeds (n runs); experiment `{name}_<row>_<column>`.", ""]
+        lines += ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        points: dict[str, list[tuple[float, float, float]]] = {}
+        for row, by_column in cells.items():
+            out = []
+            for experiment in by_column.values():
+                ran = [e for e in (self.exp(m) for m in self.family.get(experiment, [experiment])) if e.run]
+                values = [float(e.test[metric]) for e in ran if isinstance(e.test.get(metric), (int, float))]
+                out.append(f"{spread(values)} (n={len(values)})" if values else "not run")
+                if values:
+                    mean = sum(values) / len(values)
+                    std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+                    points.setdefault(row, []).append((labels_of(ran[0]), mean, std))
+            lines.append(f"| {row} | " + " | ".join(out) + " |")
+        lines.append("")
+        if points:
+            path = self.out / "figures" / name / "label_efficiency.png"
+            atomic_write_bytes(path, figure_png(grid_figure(points, metric)))
+            lines += [f"![{metric} against the number of labels](figures/{name}/label_efficiency.png)", ""]
+        return lines
+
     def section(self, spec: dict[str, Any], names: list[str]) -> list[str]:
+        if "grid" in spec:
+            return self.grid_section(spec)
         lines = [f"## {spec['title']}", ""]
         groups = [[self.exp(n) for n in g] for g in self.groups(match(spec.get("experiments", []), names))]
         exps = [g[0] for g in groups]  # details and figures: the first seed of each
@@ -136,12 +170,15 @@ class Report:
     def write(self, graph_path: Path) -> Path:
         graph = load_graph(graph_path)
         self.family = {m: members for members in graph.families.values() for m in members}
+        self.grids = graph.grids
         names = experiment_names(self.runs_dir, list(graph.nodes))
         body: list[str] = []
         for spec in graph.sections:
             body += self.section(spec, names)
         sectioned = {m for spec in graph.sections for n in match(spec.get("experiments", []), names)
                      for m in self.family.get(n, [n])}  # fmt: skip
+        sectioned |= {m for cells in graph.grids.values() for row in cells.values() for n in row.values()
+                      for m in self.family.get(n, [n])}  # fmt: skip
         others = [n for n in names if n not in sectioned]
         if others:
             body += self.section({"title": "Other experiments", "experiments": others}, names)
@@ -159,6 +196,26 @@ class Report:
             head += ["**Quick runs (`make experiments-quick`): a few batches each, the numbers mean nothing.**", ""]
         toc = [f"- [{line[3:]}](#{anchor(line[3:])})" for line in body if line.startswith("## ")]
         return atomic_write_text(self.out / "README.md", "\n".join(head + toc + [""] + body))
+
+
+def labels_of(exp: Experiment) -> float:
+    """How many labelled training images a run used: its train_subset, else the whole training split."""
+    subset = exp.get("data.train_subset")
+    return float(subset) if subset else 60000 - round(60000 * float(exp.get("data.val_fraction") or 0.2))
+
+
+def grid_figure(points: dict[str, list[tuple[float, float, float]]], metric: str):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for row, pts in points.items():
+        pts = sorted(pts)
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
+                    label=row)  # fmt: skip
+    ax.set(xscale="log", xlabel="labelled training images", ylabel=metric, title=f"{metric} by number of labels")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def anchor(title: str) -> str:

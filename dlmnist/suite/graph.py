@@ -9,6 +9,10 @@ experiment ``other`` (``"{cnn}/checkpoints/best.ckpt"``), which makes ``other`` 
 --data.seed=<seed>`` (initialisation, dropout, batch order, split and subsets): the first keeps the entry's name,
 the others are ``<name>_s<seed>``. A ``{other}`` it refers to whose entry has the same seed becomes that seed's
 run (``{ae_conv}`` -> ``{ae_conv_s2}``). The report shows such a family as one row: mean ± standard deviation.
+
+A grid declares a study once: ``grids: {labels: {rows: {method: entry}, columns: {budget: args}, seeds: [...]}}``
+makes the experiment ``labels_<method>_<budget>`` of every row and column, the row's entry with the column's
+arguments on top (and the grid's seeds); a report section with ``grid: labels`` shows it as one table.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class Graph:
     quick: dict[str, Any]
     sections: list[dict[str, Any]]
     families: dict[str, list[str]] = field(default_factory=dict)  # entry with seeds -> its experiments, seed order
+    grids: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # grid -> row -> column -> experiment
 
     def order(self, only: list[str] | None = None) -> list[Node]:
         """Nodes in dependency order (depth first, file order otherwise); ``only`` keeps those and what they need."""
@@ -98,13 +103,20 @@ class Graph:
         return list(done.values())
 
 
-def load_graph(path: str | Path) -> Graph:
+def load_graph(path: str | Path, quick: bool = False) -> Graph:
+    """The graph of ``path``; ``quick``: only the first of every entry's seeds (``--quick`` proves that the graph
+    connects, the other seeds would prove nothing more)."""
     raw = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = set(raw) - {"experiments", "quick", "report"}
+    if quick:
+        for entry in [*(raw.get("experiments") or {}).values(), *(raw.get("grids") or {}).values()]:
+            if isinstance(entry, dict) and isinstance(entry.get("seeds"), list):
+                entry["seeds"] = entry["seeds"][:1]
+    unknown = set(raw) - {"experiments", "grids", "quick", "report"}
     if unknown:
         raise GraphError(f"{path}: unknown top-level keys {sorted(unknown)}")
     nodes = {}
-    entries = raw.get("experiments") or {}
+    entries = dict(raw.get("experiments") or {})
+    grids = {name: expand_grid(path, name, grid or {}, entries) for name, grid in (raw.get("grids") or {}).items()}
     for name, entry in entries.items():
         entry = entry or {}
         bad = set(entry) - NODE_KEYS
@@ -138,6 +150,26 @@ def load_graph(path: str | Path) -> Graph:
                 raise GraphError(f"{path}: experiment {node.name!r} refers to unknown experiment {dep!r}")
     families = {name: [seed_name(name, e["seeds"], s) for s in e["seeds"]] for name, e in entries.items()
                 if (e or {}).get("seeds")}  # fmt: skip
-    graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [], families)
+    graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [], families, grids)
     graph.order()  # fail early on a cycle
     return graph
+
+
+def expand_grid(path: str | Path, name: str, grid: dict[str, Any], entries: dict[str, Any]) -> dict[str, dict]:
+    """Add the experiments of grid ``name`` to ``entries``; return ``{row: {column: experiment}}``."""
+    bad = set(grid) - {"rows", "columns", "seeds"}
+    rows, columns = grid.get("rows") or {}, grid.get("columns") or {}
+    if bad or not rows or not columns:
+        raise GraphError(f"{path}: grid {name!r} needs rows and columns (and may have seeds), got {sorted(grid)}")
+    cells: dict[str, dict[str, str]] = {}
+    for row, entry in rows.items():
+        for column, args in columns.items():
+            experiment = f"{name}_{row}_{column}"
+            if experiment in entries:
+                raise GraphError(f"{path}: grid {name!r} makes {experiment!r}, which experiments: already has")
+            cell = {**(entry or {}), "args": {**((entry or {}).get("args") or {}), **(args or {})}}
+            if grid.get("seeds"):
+                cell["seeds"] = grid["seeds"]
+            entries[experiment] = cell
+            cells.setdefault(row, {})[column] = experiment
+    return cells

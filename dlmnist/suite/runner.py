@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     a, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]
-    graph = load_graph(a.graph)
+    graph = load_graph(a.graph, quick=a.quick)
     only = None
     if a.only:
         only = [n for n in graph.nodes if any(fnmatch.fnmatch(n, pat) for pat in a.only)]
