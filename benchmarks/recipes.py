@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--nchw", action="store_true", help="default memory layout instead of channels-last")
     p.add_argument("--ema", type=float, default=0.0, help="check an exponential moving average of the weights")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast around forward and loss (CPU)")
     p.add_argument("--checks", type=int, default=4, help="test-accuracy checks per epoch")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     t = time.perf_counter()
     while step < stop:
         for x, y in loader:
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

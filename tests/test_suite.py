@@ -238,3 +238,10 @@ def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
     table = text[text.index("## Labels") :]
     assert "| scratch | 0.82 ± 0.028 (n=2) | 0.99 (n=1) |" in table and "| pretrained | not run | not run |" in table
     assert (tmp_path / "reports" / "figures" / "labels" / "label_efficiency.png").stat().st_size > 1000
+
+
+def test_suite_arguments_are_written_as_the_cli_reads_them():
+    from dlmnist.suite.graph import as_args
+
+    assert as_args({"data.train_subset": None, "model.pretrain": False, "x.ys": [1, 2], "data.augment": {"a": 2}}) == [
+        "--data.train_subset=null", "--model.pretrain=false", "--x.ys=[1, 2]", "--data.augment={a: 2}"]  # fmt: skip

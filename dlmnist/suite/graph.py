@@ -45,6 +45,8 @@ def as_args(values: dict[str, Any]) -> list[str]:
             value = yaml.safe_dump(value, default_flow_style=True).strip()
         elif isinstance(value, bool):
             value = str(value).lower()
+        elif value is None:
+            value = "null"
         out.append(f"--{key}={value}")
     return out
 
