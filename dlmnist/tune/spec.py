@@ -67,12 +67,10 @@ class SearchSpec:
 
     def monitor(self) -> tuple[str, str]:
         """``(metric, "max"|"min")``: the ``monitor`` of the config's model class (what best.ckpt is chosen by)."""
-        for path in reversed(self.config):
-            class_path = ((yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}).get("class_path")
-            if class_path:
-                module, cls = class_path.rsplit(".", 1)
-                return getattr(importlib.import_module(module), cls).monitor  # declared by dlmnist.models.Model
-        raise ValueError(f"search spec {self.name}: no model.class_path in {self.config}")
+        from dlmnist.config import model_config  # the configs as the CLI resolves them (includes, dotted keys)
+
+        module, cls = model_config(self.config)["class_path"].rsplit(".", 1)
+        return getattr(importlib.import_module(module), cls).monitor  # declared by dlmnist.models.Model
 
 
 def _structured(param: dict[str, Any]) -> bool:
