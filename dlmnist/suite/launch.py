@@ -180,6 +180,8 @@ def run_graph_jobs(
                 time.sleep(launcher.poll_s)
                 continue
             for name in finished:
+                if name not in inflight:  # cancelled meanwhile: it needed a run that failed
+                    continue
                 job = inflight.pop(name)
                 error = job.exception()
                 if error is None:

@@ -196,16 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be at least 1, got {a.jobs}")
-    start = time.perf_counter()
-    if a.launcher == "sequential" or a.dry_run:
-        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
-    else:
+    launcher = None
+    if a.launcher != "sequential":
         from dlmnist.suite.launch import LauncherError, load_launcher, run_graph_jobs
 
         try:
             launcher = load_launcher(a.launcher, a.launcher_config, a.launcher_opt, a.jobs)
         except LauncherError as e:
             p.error(str(e))
+    start = time.perf_counter()
+    if launcher is None or a.dry_run:
+        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+    else:
         failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
         if interrupted:
             print("[suite] interrupted; run the same command again to finish what is missing", flush=True)
