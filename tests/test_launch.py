@@ -83,7 +83,7 @@ def test_local_jobs_give_the_sequential_runs_and_metrics_and_wait_for_dependenci
     common = ["--graph", str(graph), "--quick"]
     assert suite_main([*common, "--runs_dir", str(seq), *data_args(fake_data)]) == 0
     local = ["--launcher", "local", "--jobs", "2", "--launcher_opt", "threads_per_job=1"]
-    local += ["--launcher_opt", "poll_s=0.2"]
+    local += [x for o in ("poll_s=0.2", "gpus_per_node=1", "visible_gpus=[3,5]") for x in ("--launcher_opt", o)]
     assert suite_main([*common, "--runs_dir", str(par), *local, *data_args(fake_data)]) == 0
 
     expected, got = done_runs(seq), done_runs(par)
@@ -95,6 +95,10 @@ def test_local_jobs_give_the_sequential_runs_and_metrics_and_wait_for_dependenci
     assert ae["launcher"] == transfer["launcher"] == "local" and ae["job_id"] != transfer["job_id"]
     assert transfer["job_started"] >= ae["job_finished"]  # started after the run it needs had finished
     assert f"--model.encoder_checkpoint={par}/ae/version_0/checkpoints/best.ckpt" in transfer["fit_command"]
+    clf = record(par, "clf")  # the GPUs are shared out: jobs running at the same time got different ones
+    assert {r["cuda_visible_devices"] for r in (ae, clf, transfer)} <= {"3", "5"}
+    if ae["job_started"] < clf["job_finished"] and clf["job_started"] < ae["job_finished"]:
+        assert ae["cuda_visible_devices"] != clf["cuda_visible_devices"]
     for name in ("ae", "clf", "transfer"):  # the job's log in the run folder
         run = par / name / "version_0"
         assert (run / "job.err").resolve().parent == (par / name / "jobs").resolve()

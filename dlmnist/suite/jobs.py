@@ -52,6 +52,8 @@ class RunJob:
                 call_cli(["test", *test_args])
             return str(run)
         info = {**self.info, "job_id": env.job_id, "job_started": time.time()}
+        if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+            info["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
         try:
             if self.fit:
                 made = fit(self.node, self.args, self.key, self.quick, Path(self.runs_dir), info)

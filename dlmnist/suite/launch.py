@@ -50,12 +50,22 @@ class Launcher:
     poll_s: float = 1.0
     executor: dict[str, Any] = field(default_factory=dict)  # submitit executor parameters
 
-    def make_executor(self, folder: Path, name: str, after: list[str]):
+    def gpu_pool(self) -> list[int]:
+        """Local jobs with ``gpus_per_node`` > 0: the GPUs they share out (``visible_gpus``, default: all)."""
+        if self.kind != "local" or not self.executor.get("gpus_per_node"):
+            return []
+        if self.executor.get("visible_gpus") is not None:
+            return list(self.executor["visible_gpus"])
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+
+    def make_executor(self, folder: Path, name: str, after: list[str], gpus: tuple[int, ...] = ()):
         import submitit
 
         if self.kind == "local":
             ex = submitit.LocalExecutor(folder=folder)
-            ex.update_parameters(**self.executor)
+            ex.update_parameters(**{**self.executor, **({"visible_gpus": gpus} if gpus else {})})
         else:
             ex = submitit.SlurmExecutor(folder=folder)
             params = {"job_name": f"dlmnist-{name}", **self.executor}
@@ -147,6 +157,11 @@ def run_graph_jobs(
     done: set[str] = set()
     failed: list[str] = []
     inflight: dict[str, Any] = {}  # name -> submitit job
+    gpus_of: dict[str, tuple[int, ...]] = {}  # local jobs: the GPUs each one was given (CUDA_VISIBLE_DEVICES)
+    pool = launcher.gpu_pool()
+    per_job = int(launcher.executor.get("gpus_per_node") or 0) if launcher.kind == "local" else 0
+    if per_job > len(pool):
+        raise LauncherError(f"gpus_per_node={per_job} but {len(pool)} GPU(s) to share out (visible_gpus)")
     handlers = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     interrupted = False
     try:
@@ -164,9 +179,13 @@ def run_graph_jobs(
                     continue  # local jobs have no dependencies: wait for the run it needs
                 if launcher.jobs is not None and len(inflight) >= launcher.jobs:
                     break
+                in_use = {g for gs in gpus_of.values() for g in gs}
+                gpus = tuple([g for g in pool if g not in in_use][:per_job])
+                if len(gpus) < per_job:
+                    break  # every GPU is taken: wait for a job to finish
                 pending.remove(node)
                 try:
-                    job = _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight)
+                    job = _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus)
                 except Exception as e:  # noqa: BLE001 (a node whose config does not resolve: report, go on)
                     print(f"[suite] {node.name}: FAILED before submission: {e}", flush=True)
                     failed.append(node.name)
@@ -175,6 +194,7 @@ def run_graph_jobs(
                     done.add(node.name)
                 else:
                     inflight[node.name] = job
+                    gpus_of[node.name] = gpus
             finished = [name for name, job in inflight.items() if job.done()]
             if not finished:
                 time.sleep(launcher.poll_s)
@@ -183,6 +203,7 @@ def run_graph_jobs(
                 if name not in inflight:  # cancelled meanwhile: it needed a run that failed
                     continue
                 job = inflight.pop(name)
+                gpus_of.pop(name, None)
                 error = job.exception()
                 if error is None:
                     run_dirs[name] = Path(job.result())
@@ -213,7 +234,7 @@ def run_graph_jobs(
     return len(failed), interrupted
 
 
-def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight):
+def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus=()):
     """Reuse the node's finished run (returns None), or submit its job (returns it)."""
     args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
     keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
@@ -238,10 +259,11 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
         suite_pid=os.getpid() if launcher.kind == "local" else None,
         info={"launcher": launcher.kind},
     )
-    executor = launcher.make_executor(base / JOBS_DIR, node.name, after)
+    executor = launcher.make_executor(base / JOBS_DIR, node.name, after, gpus)
     job = executor.submit(job_spec)
     run_dirs[node.name] = target
     what = f"dlmnist fit {shlex.join(args)}" if run is None else f"dlmnist test on {run}"
     wait = f", after job(s) {', '.join(after)}" if after else ""
+    wait += f", GPU {','.join(map(str, gpus))}" if gpus else ""
     print(f"[suite] {node.name}: job {job.job_id}{wait}: {what}; log {job.paths.stdout}", flush=True)
     return job

@@ -5,7 +5,8 @@ config (``dlmnist fit ... --print_config``, so a changed default or override cou
 of the runs it depends on (so a rerun upstream reruns everything downstream). Each run the suite
 makes gets ``suite.json`` in its folder: the key, the exact commands and their wall times. Runs go
 through the real CLI in this process (no start-up cost per run); ``--quick`` adds the graph's tiny
-budgets and writes into ``runs-quick/``.
+budgets and writes into ``runs-quick/``. ``--launcher local|slurm`` makes each run a submitit job
+instead, several at a time (``dlmnist.suite.launch``, docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -208,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     if launcher is None or a.dry_run:
         failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
     else:
-        failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
+        try:
+            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
+        except LauncherError as e:
+            p.error(str(e))
         if interrupted:
             print("[suite] interrupted; run the same command again to finish what is missing", flush=True)
             return 130
