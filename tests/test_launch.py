@@ -29,6 +29,7 @@ QUICK = {
     "trainer.enable_model_summary": False,
     "trainer.log_every_n_steps": 1,
 }
+LOCAL = ["--launcher", "local", "--launcher_config", str(CONFIGS / "launcher" / "local.yaml")]
 TRANSFER = {"model.encoder_checkpoint": "{ae}/checkpoints/best.ckpt"}
 
 
@@ -82,7 +83,7 @@ def test_local_jobs_give_the_sequential_runs_and_metrics_and_wait_for_dependenci
     seq, par = tmp_path / "seq", tmp_path / "par"
     common = ["--graph", str(graph), "--quick"]
     assert suite_main([*common, "--runs_dir", str(seq), *data_args(fake_data)]) == 0
-    local = ["--launcher", "local", "--jobs", "2", "--launcher_opt", "threads_per_job=1"]
+    local = [*LOCAL, "--jobs", "2", "--launcher_opt", "threads_per_job=1"]
     local += [x for o in ("poll_s=0.2", "gpus_per_node=1", "visible_gpus=[3,5]") for x in ("--launcher_opt", o)]
     assert suite_main([*common, "--runs_dir", str(par), *local, *data_args(fake_data)]) == 0
 
@@ -121,7 +122,7 @@ def test_a_failing_job_is_reported_and_its_independent_neighbours_go_on(fake_dat
         },
     )
     runs = tmp_path / "runs"
-    argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), "--launcher", "local", "--jobs", "2"]
+    argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), *LOCAL, "--jobs", "2"]
     assert suite_main([*argv, "--launcher_opt", "poll_s=0.2", *data_args(fake_data)]) == 1
     out = capsys.readouterr().out
     assert "[suite] bad: FAILED (job " in out and "last " in out and "/nowhere/best.ckpt" in out  # the log's tail
@@ -168,7 +169,7 @@ def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes
         },
     )
     runs = tmp_path / "runs"
-    argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), "--launcher", "local", "--jobs", "1"]
+    argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), *LOCAL, "--jobs", "1"]
     argv += ["--launcher_opt", "poll_s=0.2", *data_args(fake_data)]
     suite = start_suite(argv)
     if how == "sigterm":  # stop it while `second` runs, `first` finished
@@ -289,8 +290,13 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
 
 def test_launcher_settings_are_checked(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        suite_main(["--launcher", "local", "--launcher_opt", "jobs=0", "--dry_run"])
+        suite_main([*LOCAL, "--launcher_opt", "jobs=0", "--dry_run"])
     assert "jobs must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         suite_main(["--launcher", "slurm", "--launcher_config", str(tmp_path / "nope.yaml")])
     assert "nope.yaml do not exist" in capsys.readouterr().err
+    for launcher, typo in (("local", "timeout_mn=5"), ("slurm", "partion=gpu")):
+        with pytest.raises(SystemExit):
+            settings = str(CONFIGS / "launcher" / f"{launcher}.yaml")
+            suite_main(["--launcher", launcher, "--launcher_config", settings, "--launcher_opt", typo, "--dry_run"])
+        assert f"unknown {launcher} launcher setting(s) ['{typo.split('=')[0]}']" in capsys.readouterr().err

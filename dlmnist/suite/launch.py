@@ -33,8 +33,10 @@ from dlmnist.suite.jobs import JOBS_DIR, RunJob
 from dlmnist.suite.runner import node_key
 from dlmnist.suite.runs import find_suite_run, suite_record, versions
 
-LAUNCHERS = ("local", "slurm")
 OWN_KEYS = {"jobs", "threads_per_job", "poll_s"}
+# what submitit's LocalExecutor reads (it accepts any key silently, so unknown ones are refused here)
+LOCAL_KEYS = {"timeout_min", "gpus_per_node", "visible_gpus", "tasks_per_node", "nodes", "signal_delay_s"}
+LOCAL_KEYS |= {"stderr_to_stdout", "setup"}
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
 
 
@@ -98,6 +100,15 @@ def load_launcher(kind: str, config: str | None, overrides: list[str], jobs: int
     for key in ("jobs", "threads_per_job"):
         if own.get(key) is not None and (not isinstance(own[key], int) or own[key] < 1):
             raise LauncherError(f"{key} must be a positive integer, got {own[key]!r}")
+    if kind == "local":
+        known = LOCAL_KEYS
+    else:
+        import submitit
+
+        known = submitit.SlurmExecutor._valid_parameters()  # the sbatch parameters submitit knows
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise LauncherError(f"{path}: unknown {kind} launcher setting(s) {unknown}; known: {sorted(known | OWN_KEYS)}")
     launcher = Launcher(kind, executor={k: v for k, v in values.items() if v is not None}, **own)
     if kind == "local":
         launcher.jobs = launcher.jobs or 1
