@@ -202,9 +202,15 @@ def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes
 
 
 FAKE_SBATCH = """#!/bin/bash
-# a stand-in for SLURM's sbatch: records its arguments and the job script, answers as sbatch does
+# a stand-in for SLURM's sbatch: records its arguments and the job script, answers as sbatch does, and
+# fails the job at once: an error log line and submitit's result file saying "error", as a failed job leaves
 d="$FAKE_SLURM_DIR"; n=$(( $(cat "$d/last_id" 2>/dev/null || echo 100) + 1 )); echo $n > "$d/last_id"
-echo "$*" >> "$d/sbatch.calls"; cp "${@: -1}" "$d/job_$n.sh"; echo "Submitted batch job $n"
+script="${@: -1}"; echo "$*" >> "$d/sbatch.calls"; cp "$script" "$d/job_$n.sh"
+err=$(sed -n 's/^#SBATCH --error=//p' "$script"); err=${err//%j/$n}
+echo "job $n: no cluster here" > "$err"
+"$FAKE_PYTHON" -c 'import pickle, sys; pickle.dump(("error", "no cluster"), open(sys.argv[1], "wb"))' \\
+    "${err%_0_log.err}_0_result.pkl"
+echo "Submitted batch job $n"
 """
 FAKE_SACCT = """#!/bin/bash
 # every job asked about has failed (nothing runs here)
@@ -229,6 +235,7 @@ def fake_slurm(tmp_path, monkeypatch) -> Path:
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_SLURM_DIR", str(calls))
+    monkeypatch.setenv("FAKE_PYTHON", sys.executable)
     return calls
 
 
@@ -251,7 +258,7 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
     argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), "--launcher", "slurm"]
     argv += ["--launcher_config", str(settings), *(x for o in opts for x in ("--launcher_opt", o)), "--"]
     argv += ["--data.batch_size=64"]
-    assert suite_main(argv) == 1  # the fake sacct says every job failed
+    assert suite_main(argv) == 1  # every job failed at once (the fake sbatch's doing)
     out = capsys.readouterr().out
 
     ids = {name: (runs / name / "jobs").glob("*_submission.sh") for name in ("ae", "transfer", "clf")}
@@ -283,7 +290,8 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
     job = DelayedSubmission.load(runs / "transfer" / "jobs" / f"{ids['transfer']}_submitted.pkl").function
     assert f"--model.encoder_checkpoint={runs}/ae/version_0/checkpoints/best.ckpt" in job.args
 
-    assert f"[suite] clf: FAILED (job {ids['clf']}); no log at {runs}/clf/jobs/{ids['clf']}_0_log.err" in out
+    log = f"{runs}/clf/jobs/{ids['clf']}_0_log.err"
+    assert f"[suite] clf: FAILED (job {ids['clf']}); last 1 lines of {log}:\n    job {ids['clf']}: no cluster" in out
     assert f"transfer: cancelled job {ids['transfer']}, it needs ae" in out
     assert (fake_slurm / "scancel.calls").read_text().split() == [ids["transfer"]]
 
@@ -292,6 +300,9 @@ def test_launcher_settings_are_checked(tmp_path, capsys):
     with pytest.raises(SystemExit):
         suite_main([*LOCAL, "--launcher_opt", "jobs=0", "--dry_run"])
     assert "jobs must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        suite_main(["--jobs", "4", "--dry_run"])  # not silently one at a time
+    assert "--jobs, --launcher_opt and --launcher_config need --launcher local" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         suite_main(["--launcher", "slurm", "--launcher_config", str(tmp_path / "nope.yaml")])
     assert "nope.yaml do not exist" in capsys.readouterr().err

@@ -61,9 +61,8 @@ class RunJob:
                     raise RunFailed(f"dlmnist fit wrote {made}, the suite expected {run}: is another suite running?")
             _link_logs(run, env)
             if self.node.test:
-                test(self.node, run, self.args, {"job_finished": time.time()})
-            else:
-                write_record(run, {**suite_record(run), "status": "done", "job_finished": time.time()})
+                test(self.node, run, self.args)
+            write_record(run, {**suite_record(run), "status": "done", "job_finished": time.time()})
         finally:
             _link_logs(run, env)
         return str(run)

@@ -106,13 +106,12 @@ def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path, info
     return new[-1]
 
 
-def test(node: Node, run: Path, args: list[str], info: dict | None = None) -> None:
+def test(node: Node, run: Path, args: list[str]) -> None:
     argv = [*args, f"--ckpt_path={run / 'checkpoints' / f'{node.test}.ckpt'}"]
     start = time.perf_counter()
     call_cli(["test", *argv])
     record = suite_record(run)
     record.update(test_command="dlmnist test " + shlex.join(argv), test_seconds=round(time.perf_counter() - start, 1))
-    record.update(info or {})
     record.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_record(run, record)
 
@@ -197,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be at least 1, got {a.jobs}")
+    if a.launcher == "sequential" and (a.jobs is not None or a.launcher_opt or a.launcher_config):
+        p.error("--jobs, --launcher_opt and --launcher_config need --launcher local or --launcher slurm")
     launcher = None
     if a.launcher != "sequential":
         from dlmnist.suite.launch import LauncherError, load_launcher, run_graph_jobs
