@@ -208,8 +208,11 @@ d="$FAKE_SLURM_DIR"; n=$(( $(cat "$d/last_id" 2>/dev/null || echo 100) + 1 )); e
 script="${@: -1}"; echo "$*" >> "$d/sbatch.calls"; cp "$script" "$d/job_$n.sh"
 err=$(sed -n 's/^#SBATCH --error=//p' "$script"); err=${err//%j/$n}
 echo "job $n: no cluster here" > "$err"
-"$FAKE_PYTHON" -c 'import pickle, sys; pickle.dump(("error", "no cluster"), open(sys.argv[1], "wb"))' \\
-    "${err%_0_log.err}_0_result.pkl"
+tasks=$(sed -n 's/^#SBATCH --ntasks-per-node=//p' "$script")
+for t in $(seq 0 $(( ${tasks:-1} - 1 ))); do  # each task's result
+    "$FAKE_PYTHON" -c 'import pickle, sys; pickle.dump(("error", "no cluster"), open(sys.argv[1], "wb"))' \\
+        "${err%_0_log.err}_${t}_result.pkl"
+done
 echo "Submitted batch job $n"
 """
 FAKE_SACCT = """#!/bin/bash
@@ -253,7 +256,8 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
     runs = tmp_path / "runs"
     settings = tmp_path / "slurm.yaml"
     settings.write_text((CONFIGS / "launcher" / "slurm.yaml").read_text())
-    opts = ["partition=gpu", "account=proj42", "time=30", "gpus_per_node=2", "cpus_per_task=6", "poll_s=0.1"]
+    opts = ["partition=gpu", "account=proj42", "time=30", "gpus_per_node=2", "ntasks_per_node=2", "poll_s=0.1"]
+    opts += ["cpus_per_task=6"]
     opts += ["additional_parameters={kill-on-invalid-dep: 'yes', mail-type: END}", "setup=[module load cuda]"]
     argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), "--launcher", "slurm"]
     argv += ["--launcher_config", str(settings), *(x for o in opts for x in ("--launcher_opt", o)), "--"]
@@ -271,6 +275,7 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
             "#SBATCH --account=proj42",
             "#SBATCH --time=30",
             "#SBATCH --gpus-per-node=2",
+            "#SBATCH --ntasks-per-node=2",  # one process per GPU, started by srun (DDP)
             "#SBATCH --cpus-per-task=6",
             "#SBATCH --kill-on-invalid-dep=yes",
             "#SBATCH --mail-type=END",

@@ -124,11 +124,12 @@ def next_version(base: Path) -> Path:
 
 def log_tail(job, lines: int = LOG_TAIL) -> str:
     """The last lines of a job's stderr (else stdout), or where its log was expected."""
-    for path in (Path(job.paths.stderr), Path(job.paths.stdout)):
+    paths = job.task(0).paths  # a multi-task (DDP) job: the log of its first task
+    for path in (Path(paths.stderr), Path(paths.stdout)):
         if path.is_file() and path.stat().st_size:
             text = path.read_text(errors="replace").rstrip().splitlines()[-lines:]
             return f"last {len(text)} lines of {path}:\n" + "\n".join("    " + line for line in text)
-    return f"no log at {job.paths.stderr}"
+    return f"no log at {paths.stderr}"
 
 
 def _cancel(job) -> None:
@@ -217,7 +218,7 @@ def run_graph_jobs(
                 gpus_of.pop(name, None)
                 error = job.exception()
                 if error is None:
-                    run_dirs[name] = Path(job.result())
+                    run_dirs[name] = Path(job.results()[0])  # every task (DDP process) returns the run folder
                     done.add(name)
                     print(f"[suite] {name}: done (job {job.job_id}), {run_dirs[name]}", flush=True)
                 else:
@@ -276,5 +277,5 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
     what = f"dlmnist fit {shlex.join(args)}" if run is None else f"dlmnist test on {run}"
     wait = f", after job(s) {', '.join(after)}" if after else ""
     wait += f", GPU {','.join(map(str, gpus))}" if gpus else ""
-    print(f"[suite] {node.name}: job {job.job_id}{wait}: {what}; log {job.paths.stdout}", flush=True)
+    print(f"[suite] {node.name}: job {job.job_id}{wait}: {what}; log {job.task(0).paths.stdout}", flush=True)
     return job
