@@ -251,6 +251,7 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
             "ae": {"config": "ae_conv.yaml"},
             "transfer": {"config": "fewshot_transfer.yaml", "args": dict(TRANSFER)},
             "clf": {"config": "cnn.yaml"},
+            "after_transfer": {"config": "lenet5.yaml", "needs": ["transfer"]},
         },
     )
     runs = tmp_path / "runs"
@@ -265,9 +266,9 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
     assert suite_main(argv) == 1  # every job failed at once (the fake sbatch's doing)
     out = capsys.readouterr().out
 
-    ids = {name: (runs / name / "jobs").glob("*_submission.sh") for name in ("ae", "transfer", "clf")}
-    ids = {name: next(found).name.split("_")[0] for name, found in ids.items()}
-    assert len(set(ids.values())) == 3
+    names = ("ae", "transfer", "clf", "after_transfer")
+    ids = {name: next((runs / name / "jobs").glob("*_submission.sh")).name.split("_")[0] for name in names}
+    assert len(set(ids.values())) == 4  # all submitted at once, the dependents with afterok
     for name, job_id in ids.items():
         script = (fake_slurm / f"job_{job_id}.sh").read_text()
         for line in (
@@ -286,19 +287,22 @@ def test_slurm_job_scripts_carry_the_settings_the_command_and_the_dependencies(f
             assert line in script.splitlines(), (name, line, script)
         command = script.splitlines()[-1]
         assert command.startswith("srun ") and command.endswith(f"-u -m submitit.core._submit {runs}/{name}/jobs")
-        assert ("--dependency=" in script) == (name == "transfer")
+        assert ("--dependency=" in script) == (name in ("transfer", "after_transfer"))
         job = DelayedSubmission.load(runs / name / "jobs" / f"{job_id}_submitted.pkl").function  # what the job runs
         assert job.node.name == name and job.run == str(runs / name / "version_0") and job.fit
         assert "--data.batch_size=64" in job.args and "--trainer.limit_train_batches=2" in job.args
     transfer = (fake_slurm / f"job_{ids['transfer']}.sh").read_text()
     assert f"#SBATCH --dependency=afterok:{ids['ae']}" in transfer.splitlines()
+    after = (fake_slurm / f"job_{ids['after_transfer']}.sh").read_text()
+    assert f"#SBATCH --dependency=afterok:{ids['transfer']}" in after.splitlines()
     job = DelayedSubmission.load(runs / "transfer" / "jobs" / f"{ids['transfer']}_submitted.pkl").function
     assert f"--model.encoder_checkpoint={runs}/ae/version_0/checkpoints/best.ckpt" in job.args
 
     log = f"{runs}/clf/jobs/{ids['clf']}_0_log.err"
     assert f"[suite] clf: FAILED (job {ids['clf']}); last 1 lines of {log}:\n    job {ids['clf']}: no cluster" in out
-    assert f"transfer: cancelled job {ids['transfer']}, it needs ae" in out
-    assert (fake_slurm / "scancel.calls").read_text().split() == [ids["transfer"]]
+    assert f"transfer: cancelled job {ids['transfer']}, it needs ae" in out  # and what needs it, in turn
+    assert f"after_transfer: cancelled job {ids['after_transfer']}, it needs transfer" in out
+    assert (fake_slurm / "scancel.calls").read_text().split() == [ids["transfer"], ids["after_transfer"]]
 
 
 def test_launcher_settings_are_checked(tmp_path, capsys):

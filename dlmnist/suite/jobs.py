@@ -84,17 +84,25 @@ def _stop_when_gone(pid: int, every_s: float = 1.0) -> None:
     behind. The interrupted run is not marked finished; still alive 30 s later, the process exits."""
 
     def watch() -> None:
-        while True:
+        while _alive(pid):
             time.sleep(every_s)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            except PermissionError:
-                continue
         print(f"[suite job] the suite (pid {pid}) is gone: stopping this job", flush=True)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(30)
         os._exit(1)
 
     threading.Thread(target=watch, name="suite-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and, where /proc tells, is no zombie (killed, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -159,6 +159,20 @@ def _raise_stop(signum, frame) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+def _cancel_dependents(graph: Graph, inflight: dict[str, Any], failed: list[str]) -> None:
+    """SLURM: cancel the queued jobs that need a failed run, directly or through another such job."""
+    while True:
+        doomed = [n for n in inflight if any(d in failed for d in graph.nodes[n].deps)]
+        if not doomed:
+            return
+        for other in doomed:
+            job = inflight.pop(other)
+            _cancel(job)
+            needs = ", ".join(d for d in graph.nodes[other].deps if d in failed)
+            print(f"[suite] {other}: cancelled job {job.job_id}, it needs {needs}", flush=True)
+            failed.append(other)
+
+
 def run_graph_jobs(
     graph: Graph, runs_dir: Path, quick: bool, launcher: Launcher, only=None, force=(), extra=()
 ) -> tuple[int, bool]:
@@ -224,12 +238,7 @@ def run_graph_jobs(
                 else:
                     failed.append(name)
                     print(f"[suite] {name}: FAILED (job {job.job_id}); {log_tail(job)}", flush=True)
-                    for other, dependent in list(inflight.items()):  # SLURM: dependents already queued
-                        if name in graph.nodes[other].deps:
-                            _cancel(dependent)
-                            inflight.pop(other)
-                            failed.append(other)
-                            print(f"[suite] {other}: cancelled job {dependent.job_id}, it needs {name}", flush=True)
+                    _cancel_dependents(graph, inflight, failed)
     except (KeyboardInterrupt, _Stop) as e:
         interrupted = True
         what = "Ctrl+C" if isinstance(e, KeyboardInterrupt) else str(e)
