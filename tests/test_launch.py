@@ -105,10 +105,15 @@ def test_local_jobs_give_the_sequential_runs_and_metrics_and_wait_for_dependenci
         assert (run / "job.err").resolve().parent == (par / name / "jobs").resolve()
         assert "Seed set to 42" in (run / "job.err").read_text() + (run / "job.out").read_text()
 
+    # rerun: a run fitted but not tested gets a test job only, the finished ones nothing
+    suite_json = par / "clf" / "version_0" / "suite.json"
+    suite_json.write_text(json.dumps({**record(par, "clf"), "status": "fit"}))
     capsys.readouterr()
-    assert suite_main([*common, "--runs_dir", str(par), *local, *data_args(fake_data)]) == 0  # all up to date
-    assert capsys.readouterr().out.count("up to date") == 3
-    assert not any(par.glob("*/version_1"))
+    assert suite_main([*common, "--runs_dir", str(par), *local, *data_args(fake_data)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("up to date") == 2 and f"clf: job {record(par, 'clf')['job_id']}, GPU " in out
+    assert f": dlmnist test on {par / 'clf' / 'version_0'};" in out and out.count("dlmnist fit") == 0
+    assert not any(par.glob("*/version_1")) and done_runs(par) == got
 
 
 @pytest.mark.slow

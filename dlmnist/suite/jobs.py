@@ -59,6 +59,8 @@ class RunJob:
                 made = fit(self.node, self.args, self.key, self.quick, Path(self.runs_dir), info)
                 if made != run:
                     raise RunFailed(f"dlmnist fit wrote {made}, the suite expected {run}: is another suite running?")
+            else:  # a fitted run, tested by this job
+                write_record(run, {**suite_record(run), **info})
             _link_logs(run, env)
             if self.node.test:
                 test(self.node, run, self.args)
