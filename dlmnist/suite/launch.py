@@ -1,18 +1,11 @@
 """``dlmnist suite --launcher local|slurm``: every run of the graph as one submitit job (fit, then test).
 
-The launcher settings come from ``configs/launcher/<launcher>.yaml`` (``--launcher_config``), each
-``--launcher_opt KEY=VALUE`` overriding one key. Keys of our own: ``jobs`` (jobs submitted and not yet
-finished at a time; ``--jobs``), ``threads_per_job`` (torch threads in each job; local default: the cores
-shared out between the jobs), ``poll_s``. Every other key is a parameter of submitit's executor
-(``SlurmExecutor``: sbatch options such as ``partition``, ``account``, ``time``, ``gpus_per_node``,
-``cpus_per_task``, ``setup``, ``additional_parameters``; ``LocalExecutor``: ``timeout_min``, ...).
-
 A run that needs another's run folder is submitted once that run has finished (local), or at once with
 ``--dependency=afterok:<job id>`` (SLURM); its arguments name the folder the needed run's fit will make,
 the next ``version_<n>`` (the job checks that it got it). Reuse is the sequential suite's: a run whose
 key matches a finished run is not submitted again. A failed job is reported with the last lines of its
 log, what needs it is skipped, the other runs go on. Stopping the suite (Ctrl+C, SIGTERM, SIGHUP)
-cancels the jobs it submitted and waits for their processes to end.
+cancels the jobs it submitted and waits for their processes to end. The settings: ``executors.py``.
 """
 
 from __future__ import annotations
@@ -22,98 +15,16 @@ import os
 import shlex
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dlmnist.suite.executors import Launcher, LauncherError
 from dlmnist.suite.graph import Graph, Node
 from dlmnist.suite.jobs import JOBS_DIR, RunJob
 from dlmnist.suite.runner import node_key
 from dlmnist.suite.runs import find_suite_run, suite_record, versions
 
-OWN_KEYS = {"jobs", "threads_per_job", "poll_s"}
-# what submitit's LocalExecutor reads (it accepts any key silently, so unknown ones are refused here)
-LOCAL_KEYS = {"timeout_min", "gpus_per_node", "visible_gpus", "tasks_per_node", "nodes", "signal_delay_s"}
-LOCAL_KEYS |= {"stderr_to_stdout", "setup"}
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
-
-
-class LauncherError(ValueError):
-    pass
-
-
-@dataclass
-class Launcher:
-    kind: str  # local | slurm
-    jobs: int | None = None  # at most this many jobs submitted and unfinished (None: no limit)
-    threads_per_job: int | None = None
-    poll_s: float = 1.0
-    executor: dict[str, Any] = field(default_factory=dict)  # submitit executor parameters
-
-    def gpu_pool(self) -> list[int]:
-        """Local jobs with ``gpus_per_node`` > 0: the GPUs they share out (``visible_gpus``, default: all)."""
-        if self.kind != "local" or not self.executor.get("gpus_per_node"):
-            return []
-        if self.executor.get("visible_gpus") is not None:
-            return list(self.executor["visible_gpus"])
-        import torch
-
-        return list(range(torch.cuda.device_count()))
-
-    def make_executor(self, folder: Path, name: str, after: list[str], gpus: tuple[int, ...] = ()):
-        import submitit
-
-        if self.kind == "local":
-            ex = submitit.LocalExecutor(folder=folder)
-            ex.update_parameters(**{**self.executor, **({"visible_gpus": gpus} if gpus else {})})
-        else:
-            ex = submitit.SlurmExecutor(folder=folder)
-            params = {"job_name": f"dlmnist-{name}", **self.executor}
-            if after:
-                params["dependency"] = "afterok:" + ":".join(after)
-            ex.update_parameters(**params)
-        return ex
-
-
-def parse_value(text: str) -> Any:
-    return yaml.safe_load(text) if text.strip() else None
-
-
-def load_launcher(kind: str, config: str | None, overrides: list[str], jobs: int | None) -> Launcher:
-    """The settings of ``configs/launcher/<kind>.yaml`` (or ``config``) with ``KEY=VALUE`` overrides."""
-    path = Path(config or f"configs/launcher/{kind}.yaml")
-    if not path.is_file():
-        raise LauncherError(f"launcher settings {path} do not exist (--launcher_config)")
-    values = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise LauncherError(f"{path}: expected a mapping of settings")
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise LauncherError(f"--launcher_opt {item!r}: expected KEY=VALUE")
-        values[key.strip()] = parse_value(text)
-    if jobs is not None:
-        values["jobs"] = jobs
-    own = {k: values.pop(k) for k in OWN_KEYS & set(values)}
-    for key in ("jobs", "threads_per_job"):
-        if own.get(key) is not None and (not isinstance(own[key], int) or own[key] < 1):
-            raise LauncherError(f"{key} must be a positive integer, got {own[key]!r}")
-    if kind == "local":
-        known = LOCAL_KEYS
-    else:
-        import submitit
-
-        known = submitit.SlurmExecutor._valid_parameters()  # the sbatch parameters submitit knows
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise LauncherError(f"{path}: unknown {kind} launcher setting(s) {unknown}; known: {sorted(known | OWN_KEYS)}")
-    launcher = Launcher(kind, executor={k: v for k, v in values.items() if v is not None}, **own)
-    if kind == "local":
-        launcher.jobs = launcher.jobs or 1
-        launcher.threads_per_job = launcher.threads_per_job or max(1, (os.cpu_count() or 1) // launcher.jobs)
-    return launcher
 
 
 def next_version(base: Path) -> Path:

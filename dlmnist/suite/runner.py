@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--jobs, --launcher_opt and --launcher_config need --launcher local or --launcher slurm")
     launcher = None
     if a.launcher != "sequential":
-        from dlmnist.suite.launch import LauncherError, load_launcher, run_graph_jobs
+        from dlmnist.suite.executors import LauncherError, load_launcher
+        from dlmnist.suite.launch import run_graph_jobs
 
         try:
             launcher = load_launcher(a.launcher, a.launcher_config, a.launcher_opt, a.jobs)
