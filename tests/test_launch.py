@@ -35,7 +35,8 @@ TRANSFER = {"model.encoder_checkpoint": "{ae}/checkpoints/best.ckpt"}
 
 def graph_file(path: Path, experiments: dict) -> Path:
     for entry in experiments.values():
-        entry["config"] = str(CONFIGS / entry["config"])
+        configs = entry["config"] if isinstance(entry["config"], list) else [entry["config"]]
+        entry["config"] = [str(CONFIGS / c) for c in configs]
     path.write_text(yaml.safe_dump({"experiments": experiments, "quick": QUICK}))
     return path
 
@@ -123,7 +124,7 @@ def test_a_failing_job_is_reported_and_its_independent_neighbours_go_on(fake_dat
         {
             "bad": {"config": "fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "/nowhere/best.ckpt"}},
             "after_bad": {"config": "cnn.yaml", "needs": ["bad"]},
-            "good": {"config": "lenet5.yaml"},
+            "good": {"config": ["lenet5.yaml", "trainer/ddp_cpu.yaml"]},  # and DDP inside a job: Lightning's
         },
     )
     runs = tmp_path / "runs"
@@ -133,6 +134,9 @@ def test_a_failing_job_is_reported_and_its_independent_neighbours_go_on(fake_dat
     assert "[suite] bad: FAILED (job " in out and "last " in out and "/nowhere/best.ckpt" in out  # the log's tail
     assert "after_bad: skipped" in out and not (runs / "after_bad").exists()
     assert list(done_runs(runs)) == ["good"]
+    log = (runs / "good" / "version_0" / "job.err").read_text()  # two processes, the second started by Lightning
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+    assert len(list((runs / "good").glob("version_*"))) == 1
 
 
 def session_processes(sid: int) -> list[str]:

@@ -45,7 +45,7 @@ class RunJob:
             _stop_when_gone(self.suite_pid)
         run = Path(self.run)
         test_args = [*self.args, f"--ckpt_path={run / 'checkpoints' / f'{self.node.test}.ckpt'}"]
-        if env.global_rank != 0:  # another process of a multi-task (DDP) job: the same calls, no records
+        if _rank(env) != 0:  # another DDP process of this job: the same calls, no records, no links
             if self.fit:
                 call_cli(["fit", *self.args])
             if self.node.test:
@@ -68,6 +68,13 @@ class RunJob:
         finally:
             _link_logs(run, env)
         return str(run)
+
+
+def _rank(env) -> int:
+    """This process's rank in its job: SLURM's task (srun starts one per GPU), or, in a process Lightning's
+    DDP launcher started (it runs this job's command again, with LOCAL_RANK/NODE_RANK set), Lightning's."""
+    lightning = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
+    return env.global_rank or lightning
 
 
 def _link_logs(run: Path, env) -> None:
