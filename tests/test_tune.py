@@ -101,3 +101,52 @@ def test_tiny_search_with_sqlite_is_resumed_and_tests_the_best_once(fake_data, t
     assert best["test_metrics"] == json.loads((run / "test_metrics.json").read_text())
     tested = sorted((runs / "tune" / "tiny").glob("trial_*/version_*/test_metrics.json"))
     assert run / "test_metrics.json" in tested and len(tested) <= 2  # once per finished search, on its best trial
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study_and_finish_its_budget_together(fake_data, tmp_path):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "config": str(CONFIGS / "cnn.yaml"),
+                "trials": 4,
+                "epochs": 1,
+                "params": {"model.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
+                "pruner": False,
+            }
+        )
+    )
+    runs, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'shared.db'}"
+    argv = [str(spec), "--storage", storage, "--study", "shared", "--runs_dir", str(runs)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dlmnist", "tune", *argv, "--worker", str(k), "--", *fake_args(fake_data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in (0, 1)
+    ]
+    outs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+
+    study = optuna.load_study(study_name="shared", storage=storage)
+    states = [t.state for t in study.trials]
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    # the budget is met once, by both together (two unshared studies would make 8); a trial two workers
+    # finish at the same moment may add one
+    assert 4 <= len(complete) <= 5 and states.count(optuna.trial.TrialState.COMPLETE) == len(states)
+    assert len({t.params["model.lr"] for t in complete}) == len(complete)  # no draw run twice
+    for t in complete:  # every trial ran once, in a folder of its own, by one of the two workers
+        trial_dir = runs / "tune" / "shared" / f"trial_{t.number:03d}"
+        assert [p.name for p in trial_dir.iterdir()] == ["version_0"]
+        assert (trial_dir / "version_0" / "checkpoints" / "best.ckpt").is_file()
+        assert t.user_attrs["worker"].rsplit(":", 1)[1] in {str(w.pid) for w in workers}
+    per_worker = {w.pid: sum(t.user_attrs["worker"].endswith(f":{w.pid}") for t in complete) for w in workers}
+    print("trials per worker:", per_worker)
+    best = json.loads((runs / "tune" / "shared" / "best.json").read_text())
+    assert best["best_trial"] == study.best_trial.number and best["test_metrics"]

@@ -5,7 +5,8 @@ config (``dlmnist fit ... --print_config``, so a changed default or override cou
 of the runs it depends on (so a rerun upstream reruns everything downstream). Each run the suite
 makes gets ``suite.json`` in its folder: the key, the exact commands and their wall times. Runs go
 through the real CLI in this process (no start-up cost per run); ``--quick`` adds the graph's tiny
-budgets and writes into ``runs-quick/``.
+budgets and writes into ``runs-quick/``. ``--launcher local|slurm`` makes each run a submitit job
+instead, several at a time (``dlmnist.suite.launch``, docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def node_key(fit_args: list[str], dep_keys: list[str], test: str | None) -> str:
     return hashlib.sha256("\n".join([resolved, *dep_keys, f"test={test}"]).encode()).hexdigest()[:16]
 
 
-def _write_record(run: Path, record: dict) -> None:
+def write_record(run: Path, record: dict) -> None:
     atomic_write_text(run / SUITE_FILE, json.dumps(record, indent=2) + "\n")
 
 
@@ -82,7 +83,7 @@ def machine() -> str:
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path) -> Path:
+def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path, info: dict | None = None) -> Path:
     base = runs_dir / node.name
     before = set(versions(base))
     start = time.perf_counter()
@@ -99,8 +100,9 @@ def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path) -> P
         "fit_command": "dlmnist fit " + shlex.join(args),
         "fit_seconds": round(seconds, 1),
         "machine": machine(),
+        **(info or {}),
     }
-    _write_record(new[-1], record)
+    write_record(new[-1], record)
     return new[-1]
 
 
@@ -111,7 +113,7 @@ def test(node: Node, run: Path, args: list[str]) -> None:
     record = suite_record(run)
     record.update(test_command="dlmnist test " + shlex.join(argv), test_seconds=round(time.perf_counter() - start, 1))
     record.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    _write_record(run, record)
+    write_record(run, record)
 
 
 def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False) -> int:
@@ -142,7 +144,7 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
                     print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
                     test(node, run, args)
                 else:
-                    _write_record(run, {**suite_record(run), "status": "done"})
+                    write_record(run, {**suite_record(run), "status": "done"})
                 print(f"[suite] {node.name}: done, {run}", flush=True)
             run_dirs[node.name] = run
         except Exception:  # noqa: BLE001 (report it, go on with what does not depend on it)
@@ -162,6 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="these experiments (names or globs) and what they need")
     p.add_argument("--force", nargs="+", default=(), help="rerun these (names or globs) even if up to date")
     p.add_argument("--dry_run", action="store_true", help="say what would run, run nothing")
+    p.add_argument(
+        "--launcher",
+        choices=("sequential", "local", "slurm"),
+        default="sequential",
+        help="sequential: one run after another in this process (default); local: each run a job in its own "
+        "process, --jobs at a time (submitit's LocalExecutor); slurm: each run a SLURM job (submitit), a run "
+        "that needs another submitted with --dependency=afterok (docs/cluster.md)",
+    )
+    p.add_argument("--jobs", type=int, default=None, help="jobs at a time (default: the launcher config's `jobs`)")
+    p.add_argument(
+        "--launcher_config", default=None, help="launcher settings (default: configs/launcher/<launcher>.yaml)"
+    )
+    p.add_argument(
+        "--launcher_opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one launcher setting, e.g. --launcher_opt partition=gpu --launcher_opt time=240",
+    )
     p.epilog = "Arguments after -- go to every run: dlmnist ... -- -c configs/trainer/gpu.yaml --data.batch_size=512"
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -173,8 +194,30 @@ def main(argv: list[str] | None = None) -> int:
         if not only:
             p.error(f"--only {' '.join(a.only)} matches no experiment of {a.graph}")
     runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
+    if a.jobs is not None and a.jobs < 1:
+        p.error(f"--jobs must be at least 1, got {a.jobs}")
+    if a.launcher == "sequential" and (a.jobs is not None or a.launcher_opt or a.launcher_config):
+        p.error("--jobs, --launcher_opt and --launcher_config need --launcher local or --launcher slurm")
+    launcher = None
+    if a.launcher != "sequential":
+        from dlmnist.suite.executors import LauncherError, load_launcher
+        from dlmnist.suite.launch import run_graph_jobs
+
+        try:
+            launcher = load_launcher(a.launcher, a.launcher_config, a.launcher_opt, a.jobs)
+        except LauncherError as e:
+            p.error(str(e))
     start = time.perf_counter()
-    failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+    if launcher is None or a.dry_run:
+        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+    else:
+        try:
+            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
+        except LauncherError as e:
+            p.error(str(e))
+        if interrupted:
+            print("[suite] interrupted; run the same command again to finish what is missing", flush=True)
+            return 130
     print(f"[suite] {len(graph.order(only))} experiments, {failures} failed, {time.perf_counter() - start:.0f} s")
     return 1 if failures else 0
 

@@ -4,9 +4,11 @@ Each trial is an ordinary ``dlmnist fit`` (run folder ``runs/tune/<study>/trial_
 to W&B too when the config turns it on), scored by the best value of the model's validation monitor;
 hopeless trials are pruned per epoch (Optuna MedianPruner). The study lives in a local SQLite file by
 default (``runs/tune/<study>/study.db``), or in any Optuna storage URL (``--storage
-postgresql://...``) so that several machines can share it; running the command again resumes it until
-``trials`` trials are complete or pruned. Then the best trial's checkpoint is evaluated once on the test
-set, and ``runs/tune/<study>/best.json`` holds the result.
+postgresql://...``) so that several workers can share it (distributed mode: the same command in
+several processes or cluster jobs, each with its own ``--worker`` number; docs/cluster.md); running the
+command again resumes it until ``trials`` trials are complete or pruned, counted over every worker.
+Then the best trial's checkpoint is evaluated once on the test set, and ``runs/tune/<study>/best.json``
+holds the result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -27,16 +32,31 @@ from dlmnist.tune.spec import SearchSpec, load_spec
 from dlmnist.utils.files import atomic_write_text
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+WORKER_SEED_STEP = 100_003  # sampler seed offset between the workers of one study
 
 
-def open_study(spec: SearchSpec, name: str, storage: str, direction: str) -> optuna.Study:
-    storage_obj = optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)  # stale trials -> FAIL
+def open_study(spec: SearchSpec, name: str, storage: str, direction: str, worker: int = 0) -> optuna.Study:
+    """Create the study, or load it when it exists (another session's, or another worker's)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     pruner = optuna.pruners.MedianPruner(**spec.pruner) if spec.pruner is not None else optuna.pruners.NopPruner()
-    study = optuna.create_study(
-        study_name=name, storage=storage_obj, direction=direction, pruner=pruner, load_if_exists=True
-    )
-    # a resumed study must not replay the first session's random draws: offset the seed by the trials so far
-    study.sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed + len(study.trials))
+    engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None  # workers wait for the lock
+    for attempt in range(5):  # workers starting together race to create the tables and the study: retry
+        try:
+            storage_obj = optuna.storages.RDBStorage(
+                storage, engine_kwargs=engine, heartbeat_interval=60, grace_period=180  # stale trials -> FAIL
+            )
+            study = optuna.create_study(
+                study_name=name, storage=storage_obj, direction=direction, pruner=pruner, load_if_exists=True
+            )
+            break
+        except SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(1 + attempt)
+    # a resumed study must not replay the first session's random draws: offset the seed by the trials so far;
+    # workers sharing the study draw from seeds of their own (TPE's constant liar keeps them apart afterwards)
+    study.sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed + len(study.trials) + WORKER_SEED_STEP * worker)
     return study
 
 
@@ -45,6 +65,7 @@ def objective(spec: SearchSpec, name: str, runs_dir: Path, extra: list[str]):
         args = spec.cli_args(spec.suggest(trial)) + extra
         args += [f"--name=tune/{name}/trial_{trial.number:03d}", f"--runs_dir={runs_dir}"]
         trial.set_user_attr("args", args)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         cli, _ = call_cli(["fit", *args], callbacks=[OptunaPruning(trial)])
         score = cli.trainer.checkpoint_callback.best_model_score
         if score is None or not math.isfinite(float(score)):
@@ -80,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         "--storage", default=None, help="Optuna storage URL (default: sqlite:///<runs_dir>/tune/<study>/study.db)"
     )
     p.add_argument("--runs_dir", default="runs", help="folder of run folders (default: %(default)s)")
+    p.add_argument(
+        "--worker",
+        type=int,
+        default=0,
+        help="distributed mode, several processes or jobs on one --storage: this worker's number (0, 1, ...), "
+        "which gives it a sampler seed of its own (docs/cluster.md)",
+    )
     p.epilog = "Arguments after -- go to every run: dlmnist ... -- -c configs/trainer/gpu.yaml --data.batch_size=512"
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -95,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = runs_dir / "tune" / name
     folder.mkdir(parents=True, exist_ok=True)
     storage = a.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
-    study = open_study(spec, name, storage, "maximize" if mode == "max" else "minimize")
+    study = open_study(spec, name, storage, "maximize" if mode == "max" else "minimize", a.worker)
     total = a.trials or spec.trials
     finished = len(study.get_trials(deepcopy=False, states=DONE))
     if finished < total:
-        print(f"[tune] study {name} ({storage}): {finished} of {total} trials done, running {total - finished}")
-        stop = optuna.study.MaxTrialsCallback(total, states=DONE)  # other machines on the same storage count too
+        print(f"[tune] study {name} ({storage}), worker {a.worker}: {finished} of {total} trials done")
+        # after each trial: stop once the finished trials and those other workers are running reach the budget
+        stop = optuna.study.MaxTrialsCallback(total, states=(*DONE, TrialState.RUNNING))
         study.optimize(objective(spec, name, runs_dir, extra), n_trials=total - finished, callbacks=[stop])
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
