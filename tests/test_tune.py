@@ -115,7 +115,7 @@ def test_two_workers_share_one_sqlite_study_and_finish_its_budget_together(fake_
                 "config": str(CONFIGS / "cnn.yaml"),
                 "trials": 4,
                 "epochs": 1,
-                "params": {"model.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
+                "params": {"model.optim.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
                 "pruner": False,
             }
         )
@@ -140,7 +140,7 @@ def test_two_workers_share_one_sqlite_study_and_finish_its_budget_together(fake_
     # the budget is met once, by both together (two unshared studies would make 8); a trial two workers
     # finish at the same moment may add one
     assert 4 <= len(complete) <= 5 and states.count(optuna.trial.TrialState.COMPLETE) == len(states)
-    assert len({t.params["model.lr"] for t in complete}) == len(complete)  # no draw run twice
+    assert len({t.params["model.optim.lr"] for t in complete}) == len(complete)  # no draw run twice
     for t in complete:  # every trial ran once, in a folder of its own, by one of the two workers
         trial_dir = runs / "tune" / "shared" / f"trial_{t.number:03d}"
         assert [p.name for p in trial_dir.iterdir()] == ["version_0"]
