@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from dlmnist.analysis.walk import spatial_receptive_field, summarize_module
 from dlmnist.config import model_from_config
@@ -35,3 +37,88 @@ def test_study_configs_receptive_fields_as_dlmnist_summarize_shows_them(name, rf
     if "pointwise" in name:  # the 1x1 conv leaves the field and the map size alone
         one = next(r for r in summary.rows if r.kind == "Conv2d 1x1")
         assert one.rf == "6x6" and one.out_shape == (12, 12, 12)
+
+
+# ---- classifier loss, full batch ----------------------------------------------------------------------------
+def test_mse_loss_is_the_one_hot_squared_error_of_the_softmax():
+    from dlmnist.models.classifier import classification_loss
+
+    logits, y = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]), torch.tensor([0, 2])
+    p = logits.softmax(-1)
+    brier = ((p[0] - torch.tensor([1.0, 0, 0])) ** 2).sum() + ((p[1] - torch.tensor([0, 0, 1.0])) ** 2).sum()
+    assert classification_loss(logits, y, "mse") == pytest.approx(brier.item() / 2)
+    assert classification_loss(logits, y, "cross_entropy") == pytest.approx(F.cross_entropy(logits, y).item())
+    assert classification_loss(torch.tensor([[50.0, 0, 0]]), torch.tensor([0]), "mse") < 1e-6
+    assert model_from_config(CONFIGS / "mlp_mse.yaml").loss_name == "mse"
+    with pytest.raises(ValueError, match="loss must be"):
+        model_from_config(CONFIGS / "mlp.yaml").__class__(encoder=nn.Flatten(), loss="hinge")
+
+
+def test_full_batch_is_one_batch_of_the_whole_training_split(fake_data):
+    from dlmnist.data import MNISTDataModule
+
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", batch_size=7, full_batch=True)
+    dm.setup("fit")
+    (x, y), *rest = list(dm.train_dataloader())
+    assert not rest and len(x) == len(dm.train_x) == 480  # 600 fake images, 20% held out
+    assert len(list(dm.val_dataloader())) == 1  # evaluation batches are unchanged (eval_batch_size 1000)
+
+
+# ---- depth, activation, initialisation scale ----------------------------------------------------------------
+def layer_gradients(config: str) -> tuple[float, float]:
+    """Gradient norms of the first and the last Linear layer's weights after one batch of random images."""
+    torch.manual_seed(0)
+    model = model_from_config(CONFIGS / config)
+    model.training_step((torch.randn(256, 1, 28, 28), torch.arange(256) % 10), 0).backward()
+    first = model.encoder.net[1][0].weight.grad.norm().item()
+    return first, model.head[0].weight.grad.norm().item()
+
+
+def test_deep_sigmoid_gradients_vanish_towards_the_input_and_he_init_keeps_relus_flowing():
+    first, last = layer_gradients("mlp_study/deep_sigmoid.yaml")
+    assert first < last / 100  # sigmoid' <= 1/4 at every one of 8 layers
+    first, last = layer_gradients("mlp_study/deep_relu_he_init.yaml")
+    assert last / 10 < first < last * 10
+    small, _ = layer_gradients("mlp_study/deep_relu_small_init.yaml")
+    large, _ = layer_gradients("mlp_study/deep_relu_large_init.yaml")
+    assert small < first < large  # init scale 0.5 < sqrt(2) < 3: each layer shrinks / keeps / grows the signal
+
+
+def test_init_scale_sets_the_weight_std():
+    from dlmnist.nn import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP(400, [300], 10, init_scale=2.0)
+    assert mlp[0].weight.std().item() == pytest.approx(2.0 / 20, rel=0.02) and not mlp[0].bias.any()
+    with pytest.raises(ValueError, match="init_scale"):
+        MLP(4, [4], 2, init_scale=0.0)
+
+
+# ---- dropout ------------------------------------------------------------------------------------------------
+def test_inverted_dropout_keeps_the_expected_activation_and_unscaled_dropout_does_not():
+    torch.manual_seed(0)
+    x, p = torch.rand(1_000_000) + 0.5, 0.3  # activations with mean 1
+    dropout = nn.Dropout(p).train()
+    inverted = dropout(x)  # kept values scaled by 1 / (1 - p)
+    unscaled = inverted * (1 - p)  # the same mask, no scaling
+    assert inverted.mean().item() == pytest.approx(x.mean().item(), rel=0.005)
+    assert unscaled.mean().item() == pytest.approx((1 - p) * x.mean().item(), rel=0.005)
+    assert torch.equal(dropout.eval()(x), x)  # at test time dropout is the identity: train and test agree in mean
+    # unscaled dropout would need the test-time activations multiplied by (1 - p) to match training
+    assert (inverted == 0).float().mean().item() == pytest.approx(p, abs=0.002)
+
+
+@pytest.mark.parametrize("activation, same", [("relu", True), ("tanh", False)])
+def test_dropout_before_or_after_the_activation(activation, same):
+    from dlmnist.nn import MLP
+
+    x = torch.randn(64, 20)
+    outs = []
+    for position in ("before", "after"):
+        torch.manual_seed(0)
+        mlp = MLP(20, [50], 3, activation, dropout=0.5, dropout_position=position).train()
+        torch.manual_seed(1)  # the same dropout mask for both
+        outs.append(mlp(x))
+    assert torch.allclose(*outs) is same  # ReLU(0) = 0 and ReLU(cz) = c ReLU(z): the order does not matter
+    kinds = [type(m).__name__ for m in MLP(20, [50], 3, activation, 0.5, dropout_position="before")]
+    assert kinds[:3] == ["Linear", "Dropout", activation.capitalize() if activation == "tanh" else "ReLU"]

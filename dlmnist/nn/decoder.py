@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.layers import MLP, Activation, make_activation
+from dlmnist.nn.layers import MLP, Activation, DropoutPosition, make_activation
 
 
 class ConvDecoder(nn.Module):
@@ -72,7 +72,11 @@ class ConvDecoder(nn.Module):
 
 
 class DenseEncoder(nn.Module):
-    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent)."""
+    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent).
+
+    ``hidden`` sets the depth (one Linear + activation per entry), ``activation`` the non-linearity, and
+    ``dropout``, ``dropout_position`` and ``init_scale`` are :class:`~dlmnist.nn.layers.MLP`'s.
+    """
 
     def __init__(
         self,
@@ -82,14 +86,15 @@ class DenseEncoder(nn.Module):
         latent_activation: Optional[Activation] = "relu",
         dropout: float = 0.0,
         input_shape: tuple[int, int, int] = (1, 28, 28),
+        dropout_position: DropoutPosition = "after",
+        init_scale: Optional[float] = None,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         c, h, w = input_shape
-        self.net = nn.Sequential(
-            nn.Flatten(), MLP(c * h * w, hidden, latent_dim, activation, dropout, out_activation=latent_activation)
-        )
+        mlp = MLP(c * h * w, hidden, latent_dim, activation, dropout, latent_activation, dropout_position, init_scale)
+        self.net = nn.Sequential(nn.Flatten(), mlp)
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
