@@ -122,3 +122,52 @@ def test_dropout_before_or_after_the_activation(activation, same):
     assert torch.allclose(*outs) is same  # ReLU(0) = 0 and ReLU(cz) = c ReLU(z): the order does not matter
     kinds = [type(m).__name__ for m in MLP(20, [50], 3, activation, 0.5, dropout_position="before")]
     assert kinds[:3] == ["Linear", "Dropout", activation.capitalize() if activation == "tanh" else "ReLU"]
+
+
+# ---- sparse, contractive, fully convolutional autoencoders --------------------------------------------------
+def test_sparse_autoencoder_adds_the_l1_activity_penalty_of_the_code():
+    torch.manual_seed(0)
+    model = model_from_config(CONFIGS / "ae_sparse.yaml")
+    x = torch.rand(8, 1, 28, 28)
+    loss = model.step((x, torch.zeros(8, dtype=torch.long)), "val", 0)
+    code = model.encoder(x)
+    recon = F.mse_loss(model.decoder(code), x)
+    assert loss.item() == pytest.approx(recon.item() + 0.01 * code.abs().mean().item(), rel=1e-5)
+
+
+def test_jacobian_norm_estimate_matches_the_exact_jacobian_and_the_sigmoid_closed_form():
+    from dlmnist.losses import encode_with_jacobian_norm
+
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Sigmoid())
+    x = torch.randn(1, 1, 5, 6)
+    exact = torch.autograd.functional.jacobian(encoder, x).square().sum().item()
+    h, w = encoder(x)[0], encoder[1].weight
+    closed = ((h * (1 - h)) ** 2 * w.square().sum(dim=1)).sum().item()  # sum_j (h_j (1 - h_j))^2 ||W_j||^2
+    code, estimate = encode_with_jacobian_norm(encoder, x, projections=4000)
+    assert closed == pytest.approx(exact, rel=1e-5) and estimate.item() == pytest.approx(exact, rel=0.05)
+    assert torch.equal(code, encoder(x))
+    estimate.backward()  # the penalty trains the encoder
+    assert encoder[1].weight.grad.abs().sum() > 0
+
+
+def test_contractive_autoencoder_penalty_reaches_the_loss():
+    torch.manual_seed(0)
+    model = model_from_config(CONFIGS / "ae_contractive.yaml")
+    x = torch.rand(8, 1, 28, 28)
+    loss = model.step((x, torch.zeros(8, dtype=torch.long)), "train", 0)
+    recon = F.mse_loss(model(x), x)
+    assert loss.item() > recon.item()  # + 0.001 x ||J||_F^2
+    with pytest.raises(ValueError, match="contractive_weight"):
+        model.__class__(encoder=model.encoder, decoder=model.decoder, contractive_weight=-1.0)
+
+
+def test_conv_autoencoder_without_the_fc_latent_layer():
+    fc, no_fc = model_from_config(CONFIGS / "ae_conv.yaml"), model_from_config(CONFIGS / "ae_conv_nofc.yaml")
+    assert any(isinstance(m, nn.Linear) for m in fc.modules())
+    assert not any(isinstance(m, nn.Linear) for m in no_fc.modules())  # convolutions only
+    assert no_fc.encoder.latent_dim == 32 * 7 * 7 and no_fc(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+    from dlmnist.nn import ConvDecoder
+
+    with pytest.raises(ValueError, match="latent_dim must be 1568"):
+        ConvDecoder(latent_dim=12, channels=[32, 16], latent_fc=False)

@@ -27,6 +27,9 @@ class ConvDecoder(nn.Module):
         batch_norm: batch norm after each transposed convolution.
         activation: non-linearity between layers.
         out_activation: applied to the output (``None`` for none).
+        latent_fc: map the latent vector to the first feature map with a fully connected layer; ``false``
+            reshapes it as it is (``latent_dim`` must then be ``channels[0] * feature_size**2``): a fully
+            convolutional autoencoder when the encoder keeps its feature map (``ConvEncoder(latent_dim=null)``).
     """
 
     def __init__(
@@ -39,10 +42,16 @@ class ConvDecoder(nn.Module):
         batch_norm: bool = True,
         activation: Activation = "relu",
         out_activation: Optional[Activation] = "sigmoid",
+        latent_fc: bool = True,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        if not latent_fc and channels and latent_dim != channels[0] * feature_size**2:
+            raise ValueError(
+                f"latent_fc=false reshapes the code to {channels[0]}x{feature_size}x{feature_size}: latent_dim must be "
+                f"{channels[0] * feature_size**2}, got {latent_dim}"
+            )
         if not channels or any(c < 1 for c in channels):
             raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
         if feature_size * 2 ** len(channels) != output_size:
@@ -51,9 +60,8 @@ class ConvDecoder(nn.Module):
                 f"{feature_size * 2 ** len(channels)}, not output_size {output_size}"
             )
         self.latent_dim, self.feature_size = latent_dim, feature_size
-        self.from_latent = nn.Sequential(
-            nn.Linear(latent_dim, channels[0] * feature_size**2), make_activation(activation)
-        )
+        fc = [nn.Linear(latent_dim, channels[0] * feature_size**2), make_activation(activation)] if latent_fc else []
+        self.from_latent = nn.Sequential(*fc)
         layers: list[nn.Module] = []
         widths = [channels[0], *channels]
         for c_in, c_out in zip(widths[:-1], widths[1:]):
