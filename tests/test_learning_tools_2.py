@@ -171,3 +171,17 @@ def test_conv_autoencoder_without_the_fc_latent_layer():
 
     with pytest.raises(ValueError, match="latent_dim must be 1568"):
         ConvDecoder(latent_dim=12, channels=[32, 16], latent_fc=False)
+
+
+# ---- Bernoulli KL figure ------------------------------------------------------------------------------------
+def test_bernoulli_kl_command_writes_the_figure_with_the_sheets_pair(tmp_path, capsys):
+    from dlmnist.entry import run_extra
+
+    out = tmp_path / "kl.png"
+    assert run_extra("bernoulli-kl", ["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    # 0.4 ln(0.4/0.8) + 0.6 ln(0.6/0.2) and 0.8 ln(0.8/0.4) + 0.2 ln(0.2/0.6): not symmetric
+    assert "KL(0.4 || 0.8) = 0.3819" in text and "KL(0.8 || 0.4) = 0.3348" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    with pytest.raises(SystemExit):
+        run_extra("bernoulli-kl", ["--mark", "0.4", "1.0", "--out", str(out)])
