@@ -30,9 +30,9 @@ class GAN(Model):
         generator: code ``(B, z_dim)`` -> image ``(B, 1, 28, 28)`` in [0, 1], e.g. ``dlmnist.nn.ConvDecoder``.
         discriminator: image -> ``(B, 1)`` logit, e.g. ``dlmnist.nn.ConvEncoder`` with ``latent_dim=1`` and
             ``latent_activation=false``.
+        optim: optimizer of both players (constant schedule only; Adam at 2e-4 is the DCGAN choice).
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
-        optim: optimizer of both players (constant schedule only; Adam at 2e-4 is the DCGAN choice).
 
     Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`), the classifier
     score of samples under a CNN checkpoint of this package.
@@ -44,9 +44,9 @@ class GAN(Model):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
+        optim: Optim = Optim(lr=2e-4, name="adam", schedule="constant"),
         z_dim: int = 64,
         prior: Prior = "normal",
-        optim: Optim = Optim(lr=2e-4, name="adam", schedule="constant"),
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
