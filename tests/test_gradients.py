@@ -60,3 +60,13 @@ def test_hooks_are_removed_after_fit_and_bad_values_refused():
     assert not model[1]._forward_hooks
     with pytest.raises(ValueError, match="every_n_steps"):
         GradientStats(every_n_steps=0)
+
+
+def test_report_columns_show_the_first_and_last_layers_gradient_norms(tmp_path):
+    from dlmnist.report.tables import COMPUTED, Experiment
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    metrics = {"grad_norm/0": [(0, 0, 1e-5), (0, 50, 2e-5)], "grad_norm/2": [(0, 0, 0.7), (0, 50, 0.3)]}
+    exp = Experiment("deep", tmp_path, metrics=metrics, model=model)
+    assert COMPUTED["grad_first"][1](exp) == "1e-05 → 2e-05" and COMPUTED["grad_last"][1](exp) == "0.7 → 0.3"
+    assert COMPUTED["grad_first"][1](Experiment("plain", tmp_path, model=model)) == "—"  # run without the callback
