@@ -30,6 +30,8 @@ ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU, nn.LeakyReLU, nn.S
 class GradientStats(L.Callback):
     """Log per-layer gradient norms and activation statistics every ``every_n_steps`` training batches.
 
+    With gradient accumulation, gradient norms are recorded when a due batch is also a stepping batch.
+
     Args:
         every_n_steps: record every this many training batches (``None``: the trainer's ``log_every_n_steps``).
         activations: also record activation mean / std / fraction of zeros (forward hooks on those batches).
@@ -56,10 +58,16 @@ class GradientStats(L.Callback):
                 if isinstance(module, ACTIVATIONS):
                     self._handles.append(module.register_forward_hook(self._activation_hook(name)))
 
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _remove_hooks(self) -> None:
         for handle in self._handles:
             handle.remove()
-        self._handles = []
+        self._handles, self._pending, self._due = [], {}, False
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._remove_hooks()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._remove_hooks()
         if self.figure and self.history and trainer.is_global_zero:
             log_figure(trainer, "train/grad_norm_by_layer", gradient_figure(self.history, [n for n, _ in self._layers]))
 
