@@ -40,7 +40,7 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
     gan = GAN.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
     assert gan.sample(5).shape == (5, 1, 28, 28) and gan.fixed_z.shape == (64, 64)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
-    assert len(state["optimizer_states"]) == 2
+    assert [o["param_groups"][0]["betas"] for o in state["optimizer_states"]] == [(0.5, 0.999)] * 2  # DCGAN's Adam
 
     run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), *common)  # the classifier that scores the samples
     cnn = tmp_path / "cnn" / "version_0" / "checkpoints" / "best.ckpt"

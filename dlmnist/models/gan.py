@@ -31,6 +31,8 @@ class GAN(Model):
         discriminator: image -> ``(B, 1)`` logit, e.g. ``dlmnist.nn.ConvEncoder`` with ``latent_dim=1`` and
             ``latent_activation=false``.
         optim: optimizer of both players (constant schedule only; Adam at 2e-4 is the DCGAN choice).
+        adam_beta1: first-moment decay of Adam / AdamW for both players (DCGAN: 0.5; Adam's default 0.9 lets the
+            two players' updates overshoot each other).
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
 
@@ -47,12 +49,15 @@ class GAN(Model):
         optim: Optim = Optim(lr=2e-4, name="adam", schedule="constant"),
         z_dim: int = 64,
         prior: Prior = "normal",
+        adam_beta1: float = 0.5,
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
             raise ValueError(f"GAN trains with optim.schedule=constant only, got {self.optim.schedule!r}")
         if prior not in ("normal", "uniform"):
             raise ValueError(f"prior must be normal or uniform, got {prior!r}")
+        if not 0.0 <= adam_beta1 < 1.0:
+            raise ValueError(f"adam_beta1 must lie in [0, 1), got {adam_beta1}")
         if z_dim < 1:
             raise ValueError(f"z_dim must be a positive integer, got {z_dim}")
         self.save_hparams(("generator", "discriminator"))
@@ -99,9 +104,10 @@ class GAN(Model):
         return d_loss.detach() + g_loss.detach() if training else d_loss + g_loss  # joint loss outside a Trainer
 
     def configure_optimizers(self):
-        opt_g = build_optimizer(self, self.generator.parameters(), self.optim)
-        opt_d = build_optimizer(self, self.discriminator.parameters(), self.optim)
-        return [opt_g, opt_d]
+        opts = [build_optimizer(self, net.parameters(), self.optim) for net in (self.generator, self.discriminator)]
+        for group in (g for opt in opts for g in opt.param_groups if "betas" in g):
+            group["betas"] = (self.hparams.adam_beta1, group["betas"][1])
+        return opts  # [generator's, discriminator's]
 
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
