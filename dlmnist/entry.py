@@ -28,6 +28,8 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
     "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
     "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
+    "bernoulli-kl": ("dlmnist.reference.kl_figure:main", "figure of KL(p1||p2) and KL(p2||p1) between Bernoullis"),
+    "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
     "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
 }
 

@@ -41,3 +41,21 @@ def log_normal(z: torch.Tensor, mean: torch.Tensor | None = None, logvar: torch.
     if mean is None:
         return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
     return -0.5 * (LOG_2PI + logvar + (z - mean).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+def encode_with_jacobian_norm(encoder, x: torch.Tensor, projections: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(code, estimate of ||d code / d x||_F^2 per image)`` for the contractive autoencoder's penalty.
+
+    Hutchinson's estimator: for ``v ~ N(0, I)`` in code space, ``E ||J^T v||^2 = trace(J J^T) = ||J||_F^2``. Each
+    projection is one vector-Jacobian product (``torch.func.vjp``: one backward pass through the encoder, the
+    forward pass is shared with the code), so the cost does not grow with the input size (784) or the code size,
+    unlike the full Jacobian; the estimate is unbiased and differentiable (the penalty trains the encoder).
+    For a single dense sigmoid layer the closed form ``sum_j (h_j (1 - h_j))^2 ||W_j||^2`` is exact; this works
+    for any encoder (conv, several layers).
+    """
+    code, vjp_fn = torch.func.vjp(encoder, x)
+    total = code.new_zeros(())
+    for _ in range(projections):
+        (jt_v,) = vjp_fn(torch.randn_like(code))  # (B, C, H, W): v^T J for each image's own v
+        total = total + jt_v.flatten(1).square().sum(dim=1).mean()
+    return code, total / projections

@@ -56,7 +56,15 @@ def test_anomaly_run_fit_test_predict_on_fake_data(fake_data, tmp_path):
     assert (run / "figures" / "val__reconstructions.png").is_file()  # the callback, through log_figure
     run_cli("test", *common, "--ckpt_path=best")
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert set(metrics) == {"test/loss", "test/l1", "test/mse", "test/auroc"}
+    assert set(metrics) == {
+        "test/loss",
+        "test/l1",
+        "test/mse",
+        "test/auroc",
+        "test/recon",
+        "test/code_l1",
+        "test/code_zero",
+    }
     assert metrics["test/loss"] == pytest.approx(metrics["test/l1"]) and 0 <= metrics["test/auroc"] <= 1
     assert (run / "figures" / "test__reconstructions.png").is_file()
     run_cli("predict", *common, "--ckpt_path=best")

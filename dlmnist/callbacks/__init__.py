@@ -1,6 +1,7 @@
+from dlmnist.callbacks.gradients import GradientStats
 from dlmnist.callbacks.latent import LatentSpace
 from dlmnist.callbacks.perf import Compile
 from dlmnist.callbacks.reconstructions import ReconstructionGrid
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 
-__all__ = ["Compile", "LatentSpace", "PredictionWriter", "ReconstructionGrid", "TestMetricsWriter"]
+__all__ = ["Compile", "GradientStats", "LatentSpace", "PredictionWriter", "ReconstructionGrid", "TestMetricsWriter"]

@@ -23,7 +23,10 @@ class MNISTDataModule(L.LightningDataModule):
     Args:
         data_dir: folder holding ``<dataset>/`` with the four IDX files (fetched there if missing).
         dataset: ``mnist`` or ``fashion_mnist``.
-        batch_size: training batch size (per process).
+        batch_size: training batch size (per process); see ``full_batch``.
+        full_batch: train on the whole training split as one batch (full-batch gradient descent: one optimizer
+            step per epoch); ``batch_size`` is then ignored. Mini-batch and stochastic (``batch_size: 1``)
+            gradient descent are ``batch_size`` settings.
         eval_batch_size: batch size of validation, test and predict.
         val_fraction: share of the official training set held out for validation.
         normalize: standardise with the data set's mean/std; false gives pixels in [0, 1].
@@ -60,6 +63,7 @@ class MNISTDataModule(L.LightningDataModule):
         data_on_device: bool = False,
         seed: int = 42,
         download: bool = True,
+        full_batch: bool = False,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -182,7 +186,9 @@ class MNISTDataModule(L.LightningDataModule):
                              augment=self.augment if split == "train" else None, convert=convert)  # fmt: skip
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", self.hparams.batch_size, shuffle=True)
+        rank, world = self._rank_world()
+        size = -(-len(self.train_x) // world) if self.hparams.full_batch else self.hparams.batch_size  # per process
+        return self._batches("train", size, shuffle=True)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches("val", self.hparams.eval_batch_size)

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import BinaryAUROC
 
+from dlmnist.losses import encode_with_jacobian_norm
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
@@ -44,6 +45,16 @@ class AutoEncoder(PretrainedEncoder, Model):
         optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`).
         encoder_checkpoint: start the encoder from this checkpoint's ``encoder.*`` weights (``pretrained``).
         freeze_encoder: keep the encoder fixed (no gradients, eval mode): only the decoder learns.
+        sparsity_weight: sparse autoencoder: add ``sparsity_weight`` x the mean absolute code value (an L1
+            activity penalty) to the loss; with a ReLU code it drives code units to exactly 0 (``code_zero``).
+        contractive_weight: contractive autoencoder: add ``contractive_weight`` x ||d code / d input||_F^2 per
+            image, estimated with ``contractive_projections`` random vector-Jacobian products
+            (:func:`dlmnist.losses.encode_with_jacobian_norm`, ``torch.func.vjp``).
+        contractive_projections: random projections per batch for that estimate.
+
+    Every stage logs ``recon`` (the reconstruction loss alone), ``code_l1`` and ``code_zero`` (the share of code
+    entries that are exactly 0), and ``contractive`` when that penalty is on, so that plain, denoising, sparse and
+    contractive autoencoders compare on the same numbers.
 
     When the data module holds digits out of training (``data.exclude_classes``), ``test`` also reports
     ``test/auroc``: how well the per-image reconstruction error tells the held-out digits from the rest.
@@ -58,12 +69,19 @@ class AutoEncoder(PretrainedEncoder, Model):
         optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
+        sparsity_weight: float = 0.0,
+        contractive_weight: float = 0.0,
+        contractive_projections: int = 1,
     ) -> None:
         super().__init__(optim=optim)
         if loss not in ("l1", "mse", "bce"):
             raise ValueError(f"loss must be one of l1, mse, bce, got {loss!r}")
-        if noise_factor < 0:
-            raise ValueError(f"noise_factor must be >= 0, got {noise_factor}")
+        for name, value in (("noise_factor", noise_factor), ("sparsity_weight", sparsity_weight),
+                            ("contractive_weight", contractive_weight)):  # fmt: skip
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if contractive_projections < 1:
+            raise ValueError(f"contractive_projections must be a positive integer, got {contractive_projections}")
         enc_dim, dec_dim = getattr(encoder, "latent_dim", None), getattr(decoder, "latent_dim", None)
         if enc_dim is not None and dec_dim is not None and enc_dim != dec_dim:
             raise ValueError(f"decoder latent_dim {dec_dim} differs from the encoder's latent_dim {enc_dim}")
@@ -81,12 +99,28 @@ class AutoEncoder(PretrainedEncoder, Model):
             return x
         return (x + self.hparams.noise_factor * torch.randn_like(x)).clamp_(0.0, 1.0)
 
+    def encode(self, x: torch.Tensor, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(code, penalty)``: the code of ``x`` and the sparse / contractive penalties (0 when both are off)."""
+        h = self.hparams
+        if h.get("contractive_weight"):
+            code, jac = encode_with_jacobian_norm(self.encoder, x, h.contractive_projections)
+            self.log_stage(stage, "contractive", jac, batch_size=len(x))
+            penalty = h.contractive_weight * jac
+        else:
+            code, penalty = self.encoder(x), x.new_zeros(())
+        code_l1 = code.abs().mean()
+        self.log_stage(stage, "code_l1", code_l1, batch_size=len(x))
+        self.log_stage(stage, "code_zero", (code == 0).float().mean(), batch_size=len(x))
+        return code, penalty + h.get("sparsity_weight", 0.0) * code_l1
+
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        recon = self(self.corrupt(x))
+        code, penalty = self.encode(self.corrupt(x), stage)
+        recon = self.decoder(code)
         per_image = reconstruction_error(recon, x, self.hparams.loss)  # (B,)
-        loss = per_image.mean()
+        loss = per_image.mean() + penalty
         self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(x))
+        self.log_stage(stage, "recon", per_image.mean(), batch_size=len(x))
         if stage == "test":
             self.log_stage(stage, "l1", F.l1_loss(recon, x), batch_size=len(x))
             self.log_stage(stage, "mse", F.mse_loss(recon, x), batch_size=len(x))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn as nn
@@ -17,9 +17,21 @@ from dlmnist.nn.layers import MLP, Activation, check_dropout
 from dlmnist.utils.figures import confusion_figure, log_figure
 from dlmnist.utils.files import atomic_write_text
 
+ClassifierLoss = Literal["cross_entropy", "mse"]
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """``cross_entropy`` of the logits, or ``mse``: the squared distance between the softmax probabilities and
+    the one-hot target, summed over the classes and averaged over the batch (the Brier score; 0 to 2)."""
+    if loss == "cross_entropy":
+        return F.cross_entropy(logits, y)
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        target = F.one_hot(y, logits.shape[-1]).float()
+        return (logits.float().softmax(dim=-1) - target).square().sum(dim=-1).mean()
+
 
 class Classifier(PretrainedEncoder, Model):
-    """Cross-entropy classifier: ``encoder`` -> features ``(B, latent_dim)`` -> MLP head -> logits.
+    """Classifier: ``encoder`` -> features ``(B, latent_dim)`` -> MLP head -> logits.
 
     Args:
         encoder: the feature extractor, e.g. ``dlmnist.nn.ConvEncoder``.
@@ -31,6 +43,8 @@ class Classifier(PretrainedEncoder, Model):
         encoder_checkpoint: start the encoder from this checkpoint's ``encoder.*`` weights, e.g. a conv
             autoencoder's (see ``dlmnist.models.pretrained``); fine-tuned unless ``freeze_encoder``.
         freeze_encoder: keep the encoder fixed (no gradients, eval mode): only the head learns.
+        loss: ``cross_entropy`` (of the logits), or ``mse``: the one-hot squared error of the softmax probabilities
+            (:func:`classification_loss`), the "L2 loss for classification" that the course sheets compare.
     """
 
     monitor = ("val/acc", "max")
@@ -45,9 +59,13 @@ class Classifier(PretrainedEncoder, Model):
         optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
+        loss: ClassifierLoss = "cross_entropy",
     ) -> None:
         super().__init__(optim=optim)
         check_positive(num_classes=num_classes)
+        if loss not in ("cross_entropy", "mse"):
+            raise ValueError(f"loss must be cross_entropy or mse, got {loss!r}")
+        self.loss_name = loss
         check_dropout(head_dropout, "head_dropout")
         if not hasattr(encoder, "latent_dim"):
             raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute")
@@ -68,8 +86,8 @@ class Classifier(PretrainedEncoder, Model):
         return self.classify(self(x), y, stage)
 
     def classify(self, logits: torch.Tensor, y: torch.Tensor, stage: Stage) -> torch.Tensor:
-        """Cross-entropy of ``logits`` (B, num_classes) against ``y`` (B,): logged, counted for the accuracy."""
-        loss = F.cross_entropy(logits, y)
+        """The loss of ``logits`` (B, num_classes) against ``y`` (B,): logged, counted for the accuracy."""
+        loss = classification_loss(logits, y, self.loss_name)
         self.metrics[f"{stage}_"].update(logits, y)  # logged once per epoch, by _log_accuracy
         self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(y))
         if stage == "test":

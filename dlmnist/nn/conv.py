@@ -19,7 +19,7 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
 class ConvEncoder(nn.Module):
     """Image ``(B, C, H, W)`` -> feature vector ``(B, latent_dim)``.
 
-    Each layer ``i`` is conv(``channels[i]``, ``kernel_sizes[i]``, ``strides[i]``, ``paddings[i]``)
+    Each layer ``i`` is conv(``channels[i]``, ``kernel_sizes[i]``, ``strides[i]``, ``paddings[i]``, ``dilations[i]``)
     -> [batch norm] -> activation -> [``pool[i]`` x ``pool[i]`` pooling, when > 1]. The last
     feature map is flattened and, when ``latent_dim`` is set, mapped to it by a fully connected
     layer (followed by the activation when ``latent_activation``).
@@ -28,7 +28,10 @@ class ConvEncoder(nn.Module):
         channels: output channels of each conv layer.
         kernel_sizes: one kernel size, or one per layer.
         strides: one stride, or one per layer.
-        paddings: one padding, or one per layer; ``None`` pads ``kernel // 2`` ("same" for stride 1).
+        paddings: one padding, or one per layer; ``None`` pads ``dilation * (kernel // 2)`` ("same" for stride 1).
+        dilations: one dilation, or one per layer: a ``k x k`` kernel with dilation ``d`` spans
+            ``d (k - 1) + 1`` pixels with the same ``k * k`` weights, so the receptive field grows faster
+            without pooling or striding away resolution (``dlmnist summarize`` shows it).
         pool: pooling window (= stride) after each layer, 1 for none; one value or one per layer.
         pool_type: ``max`` or ``avg`` pooling.
         pool_first: pool right after the conv, before batch norm and activation: 4x less norm and
@@ -52,6 +55,7 @@ class ConvEncoder(nn.Module):
         kernel_sizes: Union[int, list[int]] = 3,
         strides: Union[int, list[int]] = 1,
         paddings: Union[int, list[int], None] = None,
+        dilations: Union[int, list[int]] = 1,
         pool: Union[int, list[int]] = 2,
         pool_type: Literal["max", "avg"] = "max",
         pool_first: bool = False,
@@ -73,22 +77,25 @@ class ConvEncoder(nn.Module):
         check_dropout(dropout)
         kernels = per_layer(kernel_sizes, n, "kernel_sizes")
         strides_ = per_layer(strides, n, "strides")
-        pads = [k // 2 for k in kernels] if paddings is None else per_layer(paddings, n, "paddings")
+        dils = per_layer(dilations, n, "dilations")
+        if any(d < 1 for d in dils):
+            raise ValueError(f"dilations must be positive integers, got {dilations}")
+        pads = [d * (k // 2) for k, d in zip(kernels, dils)] if paddings is None else per_layer(paddings, n, "paddings")
         pools = per_layer(pool, n, "pool")
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d
 
         blocks, c_in, size = [], in_channels, input_size
         self.layer_sizes: list[tuple[int, int, int]] = []  # (C, H, W) after each block
-        for i, (c, k, s, p, q) in enumerate(zip(channels, kernels, strides_, pads, pools)):
-            size_conv = conv_out(size, k, s, p)
+        for i, (c, k, s, p, d, q) in enumerate(zip(channels, kernels, strides_, pads, dils, pools)):
+            size_conv = conv_out(size, k, s, p, d)
             size_out = size_conv // q if q > 1 else size_conv
             if size_conv < 1 or size_out < 1:
                 raise ValueError(
-                    f"ConvEncoder layer {i + 1} (conv {k}x{k}, stride {s}, padding {p}, pool {q}) shrinks its "
-                    f"{size}x{size} input to {max(size_out, 0)}x{max(size_out, 0)}: use smaller kernel_sizes, "
-                    "strides or pool, more padding, or fewer layers"
+                    f"ConvEncoder layer {i + 1} (conv {k}x{k}, stride {s}, padding {p}, dilation {d}, pool {q}) "
+                    f"shrinks its {size}x{size} input to {max(size_out, 0)}x{max(size_out, 0)}: "
+                    "use smaller kernel_sizes, dilations, strides or pool, more padding, or fewer layers"
                 )
-            block = [("conv", nn.Conv2d(c_in, c, k, s, p, bias=not batch_norm))]
+            block = [("conv", nn.Conv2d(c_in, c, k, s, p, dilation=d, bias=not batch_norm))]
             if batch_norm:
                 block.append(("norm", nn.BatchNorm2d(c)))
             block.append(("act", make_activation(activation)))

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.layers import MLP, Activation, make_activation
+from dlmnist.nn.layers import MLP, Activation, DropoutPosition, make_activation
 
 
 class ConvDecoder(nn.Module):
@@ -27,6 +27,9 @@ class ConvDecoder(nn.Module):
         batch_norm: batch norm after each transposed convolution.
         activation: non-linearity between layers.
         out_activation: applied to the output (``None`` for none).
+        latent_fc: map the latent vector to the first feature map with a fully connected layer; ``false``
+            reshapes it as it is (``latent_dim`` must then be ``channels[0] * feature_size**2``): a fully
+            convolutional autoencoder when the encoder keeps its feature map (``ConvEncoder(latent_dim=null)``).
     """
 
     def __init__(
@@ -39,10 +42,16 @@ class ConvDecoder(nn.Module):
         batch_norm: bool = True,
         activation: Activation = "relu",
         out_activation: Optional[Activation] = "sigmoid",
+        latent_fc: bool = True,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        if not latent_fc and channels and latent_dim != channels[0] * feature_size**2:
+            raise ValueError(
+                f"latent_fc=false reshapes the code to {channels[0]}x{feature_size}x{feature_size}: latent_dim must be "
+                f"{channels[0] * feature_size**2}, got {latent_dim}"
+            )
         if not channels or any(c < 1 for c in channels):
             raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
         if feature_size * 2 ** len(channels) != output_size:
@@ -51,9 +60,8 @@ class ConvDecoder(nn.Module):
                 f"{feature_size * 2 ** len(channels)}, not output_size {output_size}"
             )
         self.latent_dim, self.feature_size = latent_dim, feature_size
-        self.from_latent = nn.Sequential(
-            nn.Linear(latent_dim, channels[0] * feature_size**2), make_activation(activation)
-        )
+        fc = [nn.Linear(latent_dim, channels[0] * feature_size**2), make_activation(activation)] if latent_fc else []
+        self.from_latent = nn.Sequential(*fc)
         layers: list[nn.Module] = []
         widths = [channels[0], *channels]
         for c_in, c_out in zip(widths[:-1], widths[1:]):
@@ -72,7 +80,11 @@ class ConvDecoder(nn.Module):
 
 
 class DenseEncoder(nn.Module):
-    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent)."""
+    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent).
+
+    ``hidden`` sets the depth (one Linear + activation per entry), ``activation`` the non-linearity, and
+    ``dropout``, ``dropout_position`` and ``init_scale`` are :class:`~dlmnist.nn.layers.MLP`'s.
+    """
 
     def __init__(
         self,
@@ -82,14 +94,15 @@ class DenseEncoder(nn.Module):
         latent_activation: Optional[Activation] = "relu",
         dropout: float = 0.0,
         input_shape: tuple[int, int, int] = (1, 28, 28),
+        dropout_position: DropoutPosition = "after",
+        init_scale: Optional[float] = None,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         c, h, w = input_shape
-        self.net = nn.Sequential(
-            nn.Flatten(), MLP(c * h * w, hidden, latent_dim, activation, dropout, out_activation=latent_activation)
-        )
+        mlp = MLP(c * h * w, hidden, latent_dim, activation, dropout, latent_activation, dropout_position, init_scale)
+        self.net = nn.Sequential(nn.Flatten(), mlp)
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

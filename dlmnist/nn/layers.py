@@ -17,6 +17,7 @@ _ACTIVATIONS = {
     "leaky_relu": nn.LeakyReLU,
     "silu": nn.SiLU,
 }
+DropoutPosition = Literal["after", "before"]
 T = TypeVar("T")
 
 
@@ -41,7 +42,17 @@ def check_dropout(p: float, name: str = "dropout") -> None:
 
 
 class MLP(nn.Sequential):
-    """Linear layers ``in_features -> hidden... -> out_features`` with activation and dropout between."""
+    """Linear layers ``in_features -> hidden... -> out_features`` with activation and dropout between.
+
+    Args:
+        dropout: dropout probability between hidden layers (inverted dropout: kept values scaled by 1 / (1 - p)).
+        dropout_position: ``after`` (the usual place: Linear -> activation -> Dropout) or ``before`` the activation
+            (Linear -> Dropout -> activation). For ReLU both give the same function (ReLU(0) = 0 and ReLU(c z) =
+            c ReLU(z) for c > 0); for sigmoid or tanh they differ (sigmoid(0) = 0.5: a dropped unit is not silent).
+        init_scale: ``None`` keeps PyTorch's default initialisation; a number draws every weight from
+            N(0, init_scale^2 / fan_in) and zeroes the biases: 1 is LeCun's scale, sqrt(2) He's (for ReLU); smaller
+            shrinks the signal (and the gradients) layer after layer, larger blows them up.
+    """
 
     def __init__(
         self,
@@ -51,19 +62,31 @@ class MLP(nn.Sequential):
         activation: Activation = "relu",
         dropout: float = 0.0,
         out_activation: Optional[Activation] = None,
+        dropout_position: DropoutPosition = "after",
+        init_scale: Optional[float] = None,
     ) -> None:
         check_dropout(dropout)
+        if dropout_position not in ("after", "before"):
+            raise ValueError(f"dropout_position must be 'after' or 'before', got {dropout_position!r}")
+        if init_scale is not None and not init_scale > 0:
+            raise ValueError(f"init_scale must be positive (or null), got {init_scale}")
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
             if h < 1:
                 raise ValueError(f"MLP hidden sizes must be positive, got {list(hidden)}")
-            layers += [nn.Linear(width, h), make_activation(activation)]
+            block = [nn.Linear(width, h), make_activation(activation)]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                block.insert(1 if dropout_position == "before" else 2, nn.Dropout(dropout))
+            layers += block
             width = h
         layers.append(nn.Linear(width, out_features))
         if out_activation:
             layers.append(make_activation(out_activation))
         super().__init__(*layers)
         self.in_features, self.out_features = in_features, out_features
+        if init_scale is not None:
+            for layer in self:
+                if isinstance(layer, nn.Linear):
+                    nn.init.normal_(layer.weight, std=init_scale / layer.in_features**0.5)
+                    nn.init.zeros_(layer.bias)

@@ -119,10 +119,24 @@ def pca_auroc(exp: Experiment) -> str:
     return fmt(auroc(dm.train_x, dm.test_x, dm.test_y, held_out, k))
 
 
+def _layer_grad(exp: Experiment, which: int) -> str:
+    """Gradient norm of the first (``which=0``) or last (``-1``) layer with parameters, as logged by
+    ``dlmnist.callbacks.GradientStats`` (``grad_norm/<layer>`` in metrics.csv): its first and last value."""
+    if exp.model is None:
+        return "—"
+    layers = [n for n, m in exp.model.named_modules() if f"grad_norm/{n or 'model'}" in exp.metrics]
+    if not layers:
+        return "—"
+    values = [v for _, _, v in exp.metrics[f"grad_norm/{layers[which] or 'model'}"]]
+    return f"{values[0]:.2g} → {values[-1]:.2g}"
+
+
 # Computed columns a report section can ask for (`computed: [receptive_field]` in configs/suite.yaml).
 COMPUTED: dict[str, tuple[str, Callable[[Experiment], str]]] = {
     "receptive_field": ("receptive field", receptive_field),
     "pca_auroc": ("PCA baseline test/auroc", pca_auroc),
+    "grad_first": ("grad norm, first layer (start → end)", lambda e: _layer_grad(e, 0)),
+    "grad_last": ("grad norm, last layer (start → end)", lambda e: _layer_grad(e, -1)),
 }
 
 

@@ -1,0 +1,114 @@
+"""GAN: a DCGAN-style generator and discriminator trained against each other (manual optimisation, two optimizers)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from dlmnist.models.base import Model, Stage
+from dlmnist.models.optim import Optim, build_optimizer
+
+Prior = Literal["normal", "uniform"]
+
+
+class GAN(Model):
+    """``generator(z)`` makes digits, ``discriminator(x)`` gives a logit of "real"; pixels in [0, 1].
+
+    Use ``data.normalize: false`` (the generator's sigmoid output is compared with pixels in [0, 1]).
+
+    Each training batch: one discriminator step on real images (target 1) and generated ones (target 0), then one
+    generator step with the non-saturating loss ``-log D(G(z))`` (binary cross-entropy of D's logit on the fakes
+    against 1), each with its own optimizer built from ``optim`` (manual optimisation). Logged per stage:
+    ``d_loss``, ``g_loss``, ``d_acc_real`` and ``d_acc_fake`` (share of real / generated images the discriminator
+    gets right; both near 0.5 means it cannot tell them apart). After every validation epoch
+    ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``.
+
+    Args:
+        generator: code ``(B, z_dim)`` -> image ``(B, 1, 28, 28)`` in [0, 1], e.g. ``dlmnist.nn.ConvDecoder``.
+        discriminator: image -> ``(B, 1)`` logit, e.g. ``dlmnist.nn.ConvEncoder`` with ``latent_dim=1`` and
+            ``latent_activation=false``.
+        optim: optimizer of both players (constant schedule only; Adam at 2e-4 is the DCGAN choice).
+        adam_beta1: first-moment decay of Adam / AdamW for both players (DCGAN: 0.5; Adam's default 0.9 lets the
+            two players' updates overshoot each other).
+        z_dim: size of the code.
+        prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
+
+    Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`), the classifier
+    score of samples under a CNN checkpoint of this package.
+    """
+
+    monitor = (None, "max")  # no metric says which GAN is best: best.ckpt is the newest epoch (as the stacked AE)
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optim: Optim = Optim(lr=2e-4, name="adam", schedule="constant"),
+        z_dim: int = 64,
+        prior: Prior = "normal",
+        adam_beta1: float = 0.5,
+    ) -> None:
+        super().__init__(optim=optim)
+        if self.optim.schedule != "constant":
+            raise ValueError(f"GAN trains with optim.schedule=constant only, got {self.optim.schedule!r}")
+        if prior not in ("normal", "uniform"):
+            raise ValueError(f"prior must be normal or uniform, got {prior!r}")
+        if not 0.0 <= adam_beta1 < 1.0:
+            raise ValueError(f"adam_beta1 must lie in [0, 1), got {adam_beta1}")
+        if z_dim < 1:
+            raise ValueError(f"z_dim must be a positive integer, got {z_dim}")
+        self.save_hparams(("generator", "discriminator"))
+        self.automatic_optimization = False
+        self.generator, self.discriminator = generator, discriminator
+        self.register_buffer("fixed_z", self.sample_z(64, generator=torch.Generator().manual_seed(0)))
+
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        device = None if generator is not None else self.device
+        if self.hparams.prior == "normal":
+            return torch.randn(n, self.hparams.z_dim, generator=generator, device=device)
+        return torch.rand(n, self.hparams.z_dim, generator=generator, device=device) * 2 - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(x).flatten()  # (B, 1, 28, 28) -> (B,) logit of "real"
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.generator(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
+
+    def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
+        x, _ = batch
+        fake = self.generator(self.sample_z(len(x)))
+        d_real, d_fake = self(x), self(fake.detach())
+        bce = F.binary_cross_entropy_with_logits
+        d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+        training = stage == "train" and self._trainer is not None
+        if training:
+            opt_g, opt_d = self.optimizers()
+            opt_d.zero_grad()
+            self.manual_backward(d_loss)
+            opt_d.step()
+        d_on_fake = self(fake)  # after D's step: the generator plays against the updated discriminator
+        g_loss = bce(d_on_fake, torch.ones_like(d_on_fake))  # non-saturating: -log D(G(z)), not log(1 - D(G(z)))
+        if training:
+            opt_g.zero_grad()
+            self.manual_backward(g_loss)
+            opt_g.step()
+        n = len(x)
+        self.log_stage(stage, "d_loss", d_loss, prog_bar=True, batch_size=n)
+        self.log_stage(stage, "g_loss", g_loss, prog_bar=True, batch_size=n)
+        self.log_stage(stage, "d_acc_real", (d_real > 0).float().mean(), batch_size=n)
+        self.log_stage(stage, "d_acc_fake", (d_fake < 0).float().mean(), batch_size=n)
+        return d_loss.detach() + g_loss.detach() if training else d_loss + g_loss  # joint loss outside a Trainer
+
+    def configure_optimizers(self):
+        opts = [build_optimizer(self, net.parameters(), self.optim) for net in (self.generator, self.discriminator)]
+        for group in (g for opt in opts for g in opt.param_groups if "betas" in g):
+            group["betas"] = (self.hparams.adam_beta1, group["betas"][1])
+        return opts  # [generator's, discriminator's]
+
+    def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
+        return [("real", x), ("samples (fixed z)", self.generator(self.fixed_z[: len(x)]))]
