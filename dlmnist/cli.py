@@ -9,6 +9,8 @@ run made is overwritten; ``--ckpt_path`` (a path, or ``best``/``last`` for the n
 
 from __future__ import annotations
 
+import difflib
+import logging
 import netrc
 import os
 import re
@@ -32,9 +34,27 @@ from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.config import error_reason
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.pretrained import EncoderCheckpointError
+from dlmnist.utils.curves import read_metrics, read_test, save_curves
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
+
+
+class _NoAdvert(logging.Filter):
+    """Drop Lightning's "Tip: For seamless cloud logging ... litlogger" line, printed by every Trainer."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_NoAdvert())
+
+
+def _say(text: str) -> None:
+    """Print once, from the first process (every DDP process runs the CLI)."""
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        print(text, flush=True)
 
 
 class DLMNISTParser(LightningArgumentParser):
@@ -50,8 +70,11 @@ class DLMNISTParser(LightningArgumentParser):
         (file or sys.stdout).write(f"usage: {prog} [-h] [-c CONFIG] [--print_config] [options]\n")
 
     def error(self, message: str, ex: Optional[Exception] = None):
-        if self.exit_on_error and "Union subtypes" in message:  # the message printed, not one raised to be nested
+        if self.exit_on_error:  # the message printed, not one raised to be nested in another
             message = error_reason(Exception(message))
+            if m := re.match(r"unrecognized arguments: (--[\w.]+)", message, re.IGNORECASE):
+                close = difflib.get_close_matches(m.group(1).split("=")[0], self._option_string_actions, n=1)
+                message += f" (did you mean {close[0]}?)" if close else ""
         return super().error(message, ex)
 
 
@@ -164,7 +187,8 @@ class DLMNISTCLI(LightningCLI):
             run, sub = self._resolve_run(cfg)
         except FileNotFoundError as e:
             self._parser(self.subcommand).error(str(e))
-        self.run_dir = run
+        self.run_dir, self.log_sub = run, sub
+        _say(f"dlmnist {self.subcommand}: run folder {run}" + (f" (log in {sub}/)" if sub else ""))
         cfg.trainer.default_root_dir = str(run)
         loggers = cfg.trainer.logger
         if loggers is False:
@@ -192,8 +216,21 @@ class DLMNISTCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except BaseException:
             finish_wandb(self.trainer.loggers, exit_code=1)
+            _say(f"dlmnist {subcommand}: failed; run folder {self.run_dir}")
             raise
         finish_wandb(self.trainer.loggers, exit_code=0)
+        if subcommand == "fit" and self.trainer.is_global_zero:
+            self._save_curves()
+        _say(f"dlmnist {subcommand}: done; run folder {self.run_dir}")
+
+    def _save_curves(self) -> None:
+        """``figures/curves.png`` (``figures/<sub>__curves.png`` for a resumed fit) from the fit's metrics.csv."""
+        logs = self.run_dir / self.log_sub
+        name = f"{self.log_sub}__curves.png" if self.log_sub else "curves.png"
+        title = f"{self.run_dir.parent.name}/{self.run_dir.name}" + (f"/{self.log_sub}" if self.log_sub else "")
+        path = save_curves([("", read_metrics(logs), read_test(self.run_dir))], self.run_dir / "figures" / name, title)
+        if path is not None:
+            _say(f"curves: {path}")
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand].trainer

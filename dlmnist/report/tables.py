@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from dlmnist.suite.runs import pick_run, read_json, read_metrics, suite_record
+from dlmnist.suite.runs import pick_run, read_json, suite_record
+from dlmnist.utils.curves import read_metrics
 
 
 @dataclass
@@ -54,6 +55,13 @@ def load_experiment(runs_dir: Path, name: str) -> Experiment:
     except Exception as e:  # noqa: BLE001 (e.g. a pretrained-encoder checkpoint that is gone: show the rest)
         print(f"[report] {name}: model not rebuilt from {run / 'config.yaml'} ({type(e).__name__}: {e})")
     return exp
+
+
+def partial(e: Experiment) -> str:
+    """``"partial test: N of M test images"`` when the run's test did not see the whole test set, else ""."""
+    if not e.test.get("partial"):
+        return ""
+    return f"partial test: {e.test.get('test_images', '?')} of {e.test.get('test_images_total', '?')} test images"
 
 
 def fmt(value: Any) -> str:
@@ -110,7 +118,7 @@ COMPUTED: dict[str, tuple[str, Callable[[Experiment], str]]] = {
 def section_table(exps: list[Experiment], columns: dict[str, str], computed: list[str]) -> list[str]:
     """Markdown table, one row per experiment: data set, config columns, parameters, computed columns,
     the best validation metric, every test metric any of them wrote, and the fit's wall time."""
-    test_keys = sorted({k for e in exps for k in e.test})
+    test_keys = sorted({k for e in exps for k in e.test if k.startswith("test/")})
     monitors = sorted({m for e in exps if e.run and (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
     head = ["experiment", "data", *columns, "params", *(COMPUTED[c][0] for c in computed)]
     head += [f"best {m}" for m in monitors] + test_keys + ["fit time"]
@@ -120,7 +128,8 @@ def section_table(exps: list[Experiment], columns: dict[str, str], computed: lis
             rows.append(f"| {e.name} | " + " | ".join(["not run"] + ["—"] * (len(head) - 2)) + " |")
             continue
         metric, value = best_val(e)
-        cells = [e.name, fmt(e.get("data.dataset"))] + [fmt(e.get(key)) for key in columns.values()]
+        name = e.name + (" (partial test)" if partial(e) else "")
+        cells = [name, fmt(e.get("data.dataset"))] + [fmt(e.get(key)) for key in columns.values()]
         cells += [params(e)] + [COMPUTED[c][1](e) for c in computed]
         cells += [value if m == metric else "—" for m in monitors] + [fmt(e.test.get(k)) for k in test_keys]
         rows.append("| " + " | ".join(cells + [duration(e.record.get("fit_seconds"))]) + " |")
