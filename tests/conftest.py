@@ -59,8 +59,9 @@ def mnist_dir() -> Path:
 
 
 def run_cli(*args: str) -> None:
-    """Run ``dlmnist ARGS`` in this process (the real LightningCLI, the real Trainer)."""
-    from dlmnist.cli import main
+    """Run ``dlmnist ARGS`` in this process, from the console script's entry point (the real LightningCLI, the
+    real Trainer; the other commands such as ``summarize`` as ``dlmnist`` dispatches them)."""
+    from dlmnist.entry import main
 
     main(list(args))
 
