@@ -31,6 +31,7 @@ from dlmnist.callbacks.safety import (
     finish_wandb,
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+from dlmnist.cli_help import reorder
 from dlmnist.config import error_reason
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.pretrained import EncoderCheckpointError
@@ -65,9 +66,19 @@ class DLMNISTParser(LightningArgumentParser):
     ``dlmnist <command> --help`` still prints the full usage.
     """
 
+    given_args: Optional[list[str]] = None  # the command line, set on the subcommand parsers by DLMNISTCLI
+
+    def short_usage(self) -> str:
+        return f"usage: {self.prog.replace(' [options]', '')} [-h] [-c CONFIG] [--print_config] [options]\n"
+
     def print_usage(self, file=None) -> None:
-        prog = self.prog.replace(" [options]", "")
-        (file or sys.stdout).write(f"usage: {prog} [-h] [-c CONFIG] [--print_config] [options]\n")
+        (file or sys.stdout).write(self.short_usage())
+
+    def format_help(self, formatter=None) -> str:
+        text = super().format_help() if formatter is None else super().format_help(formatter)
+        if self.given_args is None:  # the top-level parser
+            return text
+        return reorder(text, self.given_args, self.short_usage())  # the model's and data's arguments first
 
     def error(self, message: str, ex: Optional[Exception] = None):
         if self.exit_on_error:  # the message printed, not one raised to be nested in another
@@ -144,6 +155,12 @@ class DLMNISTCLI(LightningCLI):
             args=args,
             **kwargs,
         )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        given = list(sys.argv[1:] if args is None else args)
+        for sub in self._subcommand_parsers.values():
+            sub.given_args = given
+        super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--name", type=Optional[str], default=None, help="experiment name (default: config stem)")
