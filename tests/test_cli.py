@@ -299,3 +299,14 @@ def test_subcommand_help_still_comes_from_lightning_cli(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--trainer.max_epochs" in out and "--runs_dir" in out
+
+
+def test_fit_help_leads_with_the_configs_model_and_data(capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), "--model.lr=0.002", "--help")
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dlmnist fit [-h] [-c CONFIG]")
+    assert out.index("--model.lr") < out.index("--data.batch_size") < out.index("--trainer.max_epochs")
+    assert __import__("re").search(r"--model\.lr LR .*?default: 0\.004\)", out, __import__("re").DOTALL)
+    assert "--model.encoder.init_args.latent_dim" in out  # the arguments of the encoder the config gives it

@@ -6,14 +6,16 @@ command writes land there, never in the repository or the working directory. ```
 are split into commands (``$ `` prompts, ``\\`` continuations and ``#`` comments understood) and run in this
 process through the real entry points; ```python blocks are executed. Output shown in ```text blocks is not
 run. Trainings get the budget of ``dlmnist suite --quick`` (the ``quick:`` block of ``configs/suite.yaml``,
-plus the experiment's own, e.g. the stacked AE's short phase schedule), with 2 training batches; ``suite``
+plus the experiment's own, e.g. the stacked AE's short phase schedule), with 2 training batches and one
+evaluation batch of 100 images; ``suite``
 runs with ``--quick``, ``tune`` one trial. Commands that start several processes or need a GPU (DDP,
 torchrun, srun, the GPU overlay) only resolve their config (``--print_config``): tests/test_ddp.py runs DDP.
-``SKIPPED`` lists the commands that are not run, with the reason.
+``dlmnist latent`` skips t-SNE. ``SKIPPED`` lists the commands that are not run, with the reason.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import runpy
@@ -73,7 +75,9 @@ def quick_args(argv: list[str]) -> list[str]:
     graph = load_graph(GRAPH)
     configs = [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
     own = next((n.quick for n in graph.nodes.values() if configs and n.config[0] == configs[0]), {})
-    return as_args({**graph.quick, "trainer.limit_train_batches": 2, **own})
+    budget = {"trainer.limit_train_batches": 2, "trainer.limit_val_batches": 1, "trainer.limit_test_batches": 1}
+    budget |= {"trainer.limit_predict_batches": 1, "data.eval_batch_size": 100}
+    return as_args({**graph.quick, **budget, **own})
 
 
 def translate(line: str) -> tuple[dict[str, str], list[list[str]]]:
@@ -94,6 +98,7 @@ def translate(line: str) -> tuple[dict[str, str], list[list[str]]]:
         return env, [shape(a) for a in make]
     if argv[0] in ("torchrun", "srun"):  # the launcher starts processes: resolve the config in one instead
         argv = [".venv/bin/python", "-m", "dlmnist.cli", *argv[argv.index("-m") + 2 :]] if "-m" in argv else argv[1:]
+        return env, [[*argv, "--print_config"]]
     return env, [shape(argv)]
 
 
@@ -110,6 +115,8 @@ def shape(argv: list[str]) -> list[str]:
         return [*argv, *quick_args(argv)]
     if sub == "suite" and "--dry_run" not in argv:
         return [*argv, *([] if "--quick" in argv else ["--quick"]), *([] if "--only" in argv else ["--only", "cnn"])]
+    if sub == "latent":
+        return [*argv, "--no_tsne"]  # t-SNE of the 10,000 test codes takes about a minute per model
     if sub == "tune":
         return [*argv, "--trials", "1", "--", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
     if len(argv) > 2 and argv[1] == "-m" and argv[2] in QUICK_MODULE_ARGS:
@@ -138,6 +145,7 @@ def run(argv: list[str], env: dict[str, str], where: str) -> None:
         os.environ.clear()
         os.environ.update(old_env)
         sys.argv = old_argv
+        gc.collect()  # the runs of a page stay small in memory
 
 
 @pytest.fixture
@@ -171,7 +179,8 @@ def test_every_page_has_commands_and_skips_are_listed():
     for page in PAGES:
         if page.name not in ("layout.md", "reliability.md", "cluster.md"):
             assert blocks(page), f"{page.name}: no command block"
-    assert set(SKIPPED) <= {c for p in PAGES for lang, code, _ in blocks(p) for c in commands(code, lang == "console")}
+    documented = {c for p in PAGES for lang, code, _ in blocks(p) for c in commands(code, lang == "console")}
+    assert set(SKIPPED) <= {" ".join(shlex.split(c, comments=True)) for c in documented}
 
 
 def test_translation_of_documented_commands():
@@ -183,3 +192,13 @@ def test_translation_of_documented_commands():
     _, [ddp] = translate("torchrun --nproc_per_node=4 -m dlmnist.cli fit -c configs/cnn.yaml --trainer.devices=4")
     assert ddp[:4] == [".venv/bin/python", "-m", "dlmnist.cli", "fit"] and ddp[-1] == "--print_config"
     assert translate("make install") == ({}, [])
+
+
+PENDING_PAGES = {"cluster.md"}  # written on the main branch by another change; linked already
+
+
+def test_links_between_pages_resolve():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            path = (page.parent / target).resolve()
+            assert path.is_file() or path.name in PENDING_PAGES, f"{page.name}: broken link to {target}"

@@ -173,3 +173,16 @@ def test_section_table_mixes_models_with_and_without_a_monitor(tmp_path):
     head, _, row_clf, row_sae = section_table([clf, sae], {}, [])
     assert "best val/acc" in head and "None" not in head
     assert "| 0.9 |" in row_clf and row_sae.count("—") >= 1
+
+
+def test_a_partial_test_is_shown_as_partial(tmp_path):
+    from dlmnist.report.tables import Experiment, partial, section_table
+
+    test = {"test/acc": 0.9, "partial": True, "test_images": 2000, "test_images_total": 10000}
+    e = Experiment("cnn", tmp_path, test=test, metrics={"val/acc": [(0, 0, 0.5)]})
+    e.model = nn.Linear(2, 2)
+    e.model.monitor = ("val/acc", "max")
+    assert partial(e) == "partial test: 2000 of 10000 test images"
+    head, _, row = section_table([e], {}, [])
+    assert "| cnn (partial test) |" in row and "| 0.9 |" in row
+    assert "partial" not in head and "test_images" not in head  # marks, not metrics

@@ -116,7 +116,8 @@ def curves_figure(runs: list[tuple[str, Metrics, dict[str, float]]], title: str 
                 ax.plot([end], [test[f"test/{metric}"]], "*", color=color, ms=11, label=f"{label} test".strip())
         ax.set(title=metric, xlabel="epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if title:
