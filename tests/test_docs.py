@@ -39,6 +39,7 @@ SKIPPED = {
     "make test": "runs this test suite itself",
     "make data-fashion": "installs a Debian package with apt-get (root, network)",
     "make bench": "benchmarks/ are measurements of minutes, not tests",
+    ".venv/bin/python -m benchmarks.bench --only startup --out startup.json": "a measurement (15 runs of the CLI)",
 }
 # make targets and the dlmnist commands they stand for (the Makefile's recipes)
 MAKE = {
