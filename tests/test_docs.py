@@ -131,7 +131,7 @@ def run(argv: list[str], env: dict[str, str], where: str) -> None:
     os.environ.update(env)
     try:
         try:
-            if argv[0] == "dlmnist":
+            if argv[0] == "dlmnist" or argv[0].endswith("/dlmnist"):
                 from dlmnist.entry import main
 
                 main(argv[1:])
@@ -192,6 +192,8 @@ def test_translation_of_documented_commands():
     assert "--trainer.max_epochs=5" in fit and "--trainer.limit_train_batches=2" in fit
     _, [ddp] = translate("torchrun --nproc_per_node=4 -m dlmnist.cli fit -c configs/cnn.yaml --trainer.devices=4")
     assert ddp[:4] == [".venv/bin/python", "-m", "dlmnist.cli", "fit"] and ddp[-1] == "--print_config"
+    _, [srun] = translate("srun .venv/bin/dlmnist fit -c configs/cnn.yaml --trainer.num_nodes=2")
+    assert srun[:2] == [".venv/bin/dlmnist", "fit"] and srun[-1] == "--print_config"
     assert translate("make install") == ({}, [])
 
 
