@@ -55,7 +55,7 @@ def test_knn_and_pca():
 def test_latent_callback_and_commands_on_a_trained_run(fake_data, tmp_path, capsys):
     import json
 
-    from dlmnist.cli import main
+    from dlmnist.entry import main  # the console script's dispatch: latent, compare, curves
 
     from .conftest import CONFIGS, run_cli
 
