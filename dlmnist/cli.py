@@ -9,6 +9,8 @@ run made is overwritten; ``--ckpt_path`` (a path, or ``best``/``last`` for the n
 
 from __future__ import annotations
 
+import difflib
+import logging
 import netrc
 import os
 import re
@@ -32,14 +34,33 @@ from dlmnist.callbacks.safety import (
     finish_wandb,
 )
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+from dlmnist.cli_help import reorder
 from dlmnist.config import PARSER_MODE, error_reason
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.base import Model
 from dlmnist.models.pretrained import EncoderCheckpointError
+from dlmnist.utils.curves import read_metrics, read_test, save_curves
 from dlmnist.utils.hardware import BF16_FLAGS, cpu_native_bf16
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
 PROGRESS_REFRESH = 25  # steps between progress bar refreshes: a per-step refresh costs real time on a CPU
+
+
+class _NoAdvert(logging.Filter):
+    """Drop Lightning's "Tip: For seamless cloud logging ... litlogger" line, printed by every Trainer."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_NoAdvert())
+
+
+def _say(text: str) -> None:
+    """Print once, from the first process (every DDP process runs the CLI)."""
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        print(text, flush=True)
 
 
 class DLMNISTParser(LightningArgumentParser):
@@ -50,13 +71,26 @@ class DLMNISTParser(LightningArgumentParser):
     ``dlmnist <command> --help`` still prints the full usage.
     """
 
+    given_args: Optional[list[str]] = None  # the command line, set on the subcommand parsers by DLMNISTCLI
+
+    def short_usage(self) -> str:
+        return f"usage: {self.prog.replace(' [options]', '')} [-h] [-c CONFIG] [--print_config] [options]\n"
+
     def print_usage(self, file=None) -> None:
-        prog = self.prog.replace(" [options]", "")
-        (file or sys.stdout).write(f"usage: {prog} [-h] [-c CONFIG] [--print_config] [options]\n")
+        (file or sys.stdout).write(self.short_usage())
+
+    def format_help(self, formatter=None) -> str:
+        text = super().format_help() if formatter is None else super().format_help(formatter)
+        if self.given_args is None:  # the top-level parser
+            return text
+        return reorder(text, self.given_args, self.short_usage())  # the model's and data's arguments first
 
     def error(self, message: str, ex: Optional[Exception] = None):
-        if self.exit_on_error and "Union subtypes" in message:  # the message printed, not one raised to be nested
+        if self.exit_on_error:  # the message printed, not one raised to be nested in another
             message = error_reason(Exception(message))
+            if m := re.match(r"unrecognized arguments: (--[\w.]+)", message, re.IGNORECASE):
+                close = difflib.get_close_matches(m.group(1).split("=")[0], self._option_string_actions, n=1)
+                message += f" (did you mean {close[0]}?)" if close else ""
         return super().error(message, ex)
 
 
@@ -135,6 +169,8 @@ class DLMNISTCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         self.argv = [str(a) for a in (sys.argv[1:] if args is None else args)]  # the run's name: its first -c file
+        for sub in self._subcommand_parsers.values():
+            sub.given_args = self.argv  # fit --help: the given config's model and data arguments first
         super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -179,7 +215,8 @@ class DLMNISTCLI(LightningCLI):
             run, sub = self._resolve_run(cfg)
         except FileNotFoundError as e:
             self._parser(self.subcommand).error(str(e))
-        self.run_dir = run
+        self.run_dir, self.log_sub = run, sub
+        _say(f"dlmnist {self.subcommand}: run folder {run}" + (f" (log in {sub}/)" if sub else ""))
         cfg.trainer.default_root_dir = str(run)
         self._bf16_fallback(cfg.trainer)
         loggers = cfg.trainer.logger
@@ -221,8 +258,21 @@ class DLMNISTCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except BaseException:
             finish_wandb(self.trainer.loggers, exit_code=1)
+            _say(f"dlmnist {subcommand}: failed; run folder {self.run_dir}")
             raise
         finish_wandb(self.trainer.loggers, exit_code=0)
+        if subcommand == "fit" and self.trainer.is_global_zero:
+            self._save_curves()
+        _say(f"dlmnist {subcommand}: done; run folder {self.run_dir}")
+
+    def _save_curves(self) -> None:
+        """``figures/curves.png`` (``figures/<sub>__curves.png`` for a resumed fit) from the fit's metrics.csv."""
+        logs = self.run_dir / self.log_sub
+        name = f"{self.log_sub}__curves.png" if self.log_sub else "curves.png"
+        title = f"{self.run_dir.parent.name}/{self.run_dir.name}" + (f"/{self.log_sub}" if self.log_sub else "")
+        path = save_curves([("", read_metrics(logs), read_test(self.run_dir))], self.run_dir / "figures" / name, title)
+        if path is not None:
+            _say(f"curves: {path}")
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand].trainer

@@ -2,13 +2,16 @@
 
 Importing Lightning costs seconds (it pulls in torchmetrics, which imports torchvision, torch._dynamo and
 scipy.signal), so this module imports nothing but the standard library: the top-level ``dlmnist --help``
-is answered from the table below, the extra commands import only what they use, and everything else goes
-to the LightningCLI in ``dlmnist.cli``.
+is answered from the table below (also ``dlmnist`` alone), an unknown command or a config file that does not
+exist is refused here, the extra commands import only what they use, and everything else goes to the
+LightningCLI in ``dlmnist.cli``.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -63,13 +66,40 @@ def run_extra(name: str, argv: list[str]) -> int:
     return int(getattr(importlib.import_module(module), func)(argv) or 0)
 
 
+def config_files(argv: list[str]) -> list[str]:
+    """The files given with ``-c FILE``, ``--config FILE`` or ``--config=FILE``."""
+    files = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    files += [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
+    return files
+
+
+def early_error(argv: list[str]) -> str | None:
+    """What can be refused without Lightning: an unknown command, a config file that does not exist."""
+    command = argv[0]
+    if command not in LIGHTNING_COMMANDS:
+        if command.startswith("-"):
+            return None  # a top-level option (e.g. -c before the command): LightningCLI's parser answers
+        known = [*LIGHTNING_COMMANDS, *sorted(EXTRA_COMMANDS)]
+        close = difflib.get_close_matches(command, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown command '{command}'; {hint}commands: {', '.join(known)}"
+    missing = [f for f in config_files(argv[1:]) if not os.path.isfile(f)]
+    if missing:
+        return f"config file '{missing[0]}' does not exist (configs are in configs/, e.g. configs/cnn.yaml)"
+    return None
+
+
 def main(args: Any = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
-    if argv in (["--help"], ["-h"]):
+    if argv in ([], ["--help"], ["-h"]):
         sys.stdout.write(help_text())
         raise SystemExit(0)
-    if argv and argv[0] in EXTRA_COMMANDS:
+    if argv[0] in EXTRA_COMMANDS:
         raise SystemExit(run_extra(argv[0], argv[1:]))
+    if error := early_error(argv):
+        command = f" {argv[0]}" if argv[0] in LIGHTNING_COMMANDS else ""
+        sys.stderr.write(f"usage: dlmnist{command} [-h] [-c CONFIG] ...\nerror: {error}\n")
+        raise SystemExit(2)
     from dlmnist.cli import main as cli_main
 
     cli_main(args)

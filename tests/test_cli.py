@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -79,7 +80,10 @@ def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
 
     run_cli("test", *common, "--trainer.limit_test_batches=2", f"--ckpt_path={run / 'checkpoints' / 'best.ckpt'}")
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert set(metrics) == {"test/acc", "test/loss"} and 0.0 <= metrics["test/acc"] <= 1.0
+    assert set(metrics) == {"test/acc", "test/loss", "partial", "test_images", "test_images_total"}
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["partial"] is True  # 2 batches: not the whole test set
+    assert 0 < metrics["test_images"] < metrics["test_images_total"] == 10000
+    assert (run / "figures" / "curves.png").is_file()  # drawn by fit from its metrics.csv
     assert (run / "figures" / "test__confusion_matrix.png").is_file()
     assert (run / "test" / "metrics.csv").is_file()  # the fit's metrics.csv is kept
     assert {name: (run / name).read_bytes() for name in kept} == before  # a test changes nothing of the fit
@@ -130,10 +134,90 @@ def test_bad_config_fails_before_training_naming_the_key(key, value, message, wh
         run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *extra)
     assert e.value.code != 0
     err = capsys.readouterr().err
-    assert __import__("re").search(message, err)
+    assert re.search(message, err)
     assert "Union subtypes" not in err and "Given value" not in err  # the reason, not jsonargparse's dump
     assert len(err.splitlines()) <= 6, err  # a short usage line, not the whole option list
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.csv"))
+
+
+# (key, value, what the message must say) for the short form --model.KEY, the long --model.init_args.KEY and YAML
+FRONT_DOOR = [
+    ("lr", "abc", r"model\.lr: expected float, got 'abc'"),
+    ("lrr", 1, r"model\.lrr: unknown key of Classifier; did you mean 'lr'\?"),
+    ("class_path", "dlmnist.models.Nope", r"model\.class_path: unknown class .*AutoEncoder, Classifier, "),
+    ("encoder.latnt_dim", 3, r"model\.encoder\.latnt_dim: unknown key of ConvEncoder; did you mean 'latent_dim'"),
+]
+
+
+@pytest.mark.parametrize("form", ["short", "long", "yaml"])
+@pytest.mark.parametrize("key, value, message", FRONT_DOOR, ids=[k for k, _, _ in FRONT_DOOR])
+def test_model_errors_name_key_value_and_what_is_allowed(key, value, message, form, tmp_path, capsys):
+    if key == "class_path" and form == "long":
+        pytest.skip("class_path has no init_args form")
+    if form == "yaml":
+        tree = {key: value} if key == "class_path" else {"init_args": as_yaml_tree(key, value)}
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"model": tree}))
+        extra = ["-c", str(tmp_path / "bad.yaml")]
+    else:
+        long = form == "long" and key != "class_path"
+        extra = [f"--model.{'init_args.' if long else ''}{key}={value}"]
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", *extra)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "NestedArg" not in err and "Problem with given class_path" not in err
+    assert len([ln for ln in err.splitlines() if "error" in ln]) == 1, err  # one line of error
+
+
+def as_yaml_tree(key: str, value) -> dict:
+    """``encoder.latnt_dim`` -> ``{"encoder": {"init_args": {"latnt_dim": value}}}``."""
+    *parents, leaf = key.split(".")
+    tree = {leaf: value}
+    for part in reversed(parents):
+        tree = {part: {"init_args": tree}}
+    return tree
+
+
+def test_unknown_top_level_key_names_the_closest(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", "--data.batch_sise=64")
+    assert "did you mean --data.batch_size?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "-c", "configs/nope.yaml"], "config file 'configs/nope.yaml' does not exist"),
+        (["fitt"], "unknown command 'fitt'; did you mean 'fit'?"),
+        ([], "summarize"),  # dlmnist alone: the help, every command
+    ],
+)
+def test_entry_answers_without_lightning(args, message):
+    code = (
+        "import sys\nfrom dlmnist.entry import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as e:\n    print('EXIT', e.code)\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert message in out.stdout + out.stderr and "HEAVY []" in out.stdout
+    assert ("EXIT 0" if not args else "EXIT 2") in out.stdout
+    if not args:
+        from dlmnist.entry import EXTRA_COMMANDS, LIGHTNING_COMMANDS
+
+        assert all(f"\n  {name} " in out.stdout for name in [*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
+
+
+def test_fit_and_test_print_their_run_folder(mnist_dir, tmp_path, capsys):
+    common = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    run_cli("fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    out = capsys.readouterr().out
+    run = tmp_path / "cnn" / "version_0"
+    lines = [ln for ln in out.splitlines() if "run folder" in ln]
+    assert len(lines) == 2 and all(ln.endswith(str(run)) for ln in lines), out
+    assert "litlogger" not in out
+    run_cli("test", *common, "--trainer.limit_test_batches=1", f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert f"dlmnist test: done; run folder {run}" in capsys.readouterr().out
 
 
 def test_error_reason_keeps_the_reason_and_drops_the_subtype_dump():
@@ -251,3 +335,14 @@ def test_bf16_overlay_falls_back_to_float32_on_a_cpu_without_native_bf16(native,
     saved = yaml.safe_load((tmp_path / "cnn" / "version_0" / "config.yaml").read_text())["trainer"]["precision"]
     said = [line for line in capsys.readouterr().err.splitlines() if "no native bf16" in line]
     assert saved == precision and len(said) == (native == "0")
+
+
+def test_fit_help_leads_with_the_configs_model_and_data(capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), "--model.optim.lr=0.002", "--help")
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert re.match(r"usage: \S+ fit \[-h\] \[-c CONFIG\]", out)  # the prog is pytest here
+    assert out.index("--model.optim.lr") < out.index("--data.batch_size") < out.index("--trainer.max_epochs")
+    assert re.search(r"--model\.optim\.lr LR .*?default: 0\.004\)", out, re.DOTALL)
+    assert "--model.encoder.init_args.latent_dim" in out  # the arguments of the encoder the config gives it

@@ -99,12 +99,15 @@ def test_latent_of_a_vae_measures_the_posterior_mean_of_z(fake_data, tmp_path, c
 
 
 def test_curves_command_reads_metrics_csv(tmp_path):
-    from dlmnist.analysis.curves import main, read_curves
+    from dlmnist.analysis.curves import main
+    from dlmnist.utils.curves import epoch_axis, read_metrics
 
     run = tmp_path / "fewshot" / "version_0"
     run.mkdir(parents=True)
     rows = ["epoch,step,train/loss_epoch,train/acc,val/loss,val/acc", "0,0,2.3,0.1,,", "0,0,,,2.2,0.2", "1,1,1.1,0.6,,"]
     (run / "metrics.csv").write_text("\n".join(rows) + "\n")
     (run / "test_metrics.json").write_text('{"test/acc": 0.5, "test/loss": 1.5}')
-    assert read_curves(run)["val/acc"] == [(0, 0.2)] and read_curves(run)["train/loss_epoch"] == [(0, 2.3), (1, 1.1)]
+    metrics = read_metrics(run)
+    assert metrics["val/acc"] == [(0, 0, 0.2)] and metrics["train/loss_epoch"] == [(0, 0, 2.3), (1, 1, 1.1)]
+    assert epoch_axis(metrics, "train/loss_epoch") == [1.0, 2.0]  # x in epochs: the end of each epoch
     assert main([str(run), "--out", str(tmp_path / "c.png")]) == 0 and (tmp_path / "c.png").is_file()

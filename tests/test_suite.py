@@ -245,3 +245,16 @@ def test_suite_arguments_are_written_as_the_cli_reads_them():
 
     assert as_args({"data.train_subset": None, "model.pretrain": False, "x.ys": [1, 2], "data.augment": {"a": 2}}) == [
         "--data.train_subset=null", "--model.pretrain=false", "--x.ys=[1, 2]", "--data.augment={a: 2}"]  # fmt: skip
+
+
+def test_a_partial_test_is_shown_as_partial(tmp_path):
+    from dlmnist.report.tables import Experiment, partial, section_table
+
+    test = {"test/acc": 0.9, "partial": True, "test_images": 2000, "test_images_total": 10000}
+    e = Experiment("cnn", tmp_path, test=test, metrics={"val/acc": [(0, 0, 0.5)]})
+    e.model = nn.Linear(2, 2)
+    e.model.monitor = ("val/acc", "max")
+    assert partial(e) == "partial test: 2000 of 10000 test images"
+    head, _, row = section_table([e], {}, [])
+    assert "| cnn (partial test) |" in row and "| 0.9 |" in row
+    assert "partial" not in head and "test_images" not in head  # marks, not metrics

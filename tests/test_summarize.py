@@ -138,3 +138,12 @@ def test_a_shape_that_differs_from_the_arithmetic_is_flagged():
     summary = summarize_module(nn.Sequential(nn.Conv2d(1, 2, 3), CroppingConv(2, 2, 3), nn.Flatten()))
     text = format_summary(summary)
     assert "DIFFERS: rule says 2x24x24" in text and "2 of 3 computed output shapes agree" in text
+
+
+@pytest.mark.parametrize("config, code", [("ae_conv.yaml", "12"), ("vae.yaml", "16")])
+def test_a_decoder_part_gets_its_input_shape_from_the_model(config, code, capsys):
+    from dlmnist.analysis.summarize import main
+
+    assert main(["-c", str(CONFIGS / config), "--part", "decoder"]) == 0
+    out = capsys.readouterr().out
+    assert f"model.decoder run on 2 inputs of shape {code}\n" in out

@@ -95,7 +95,9 @@ def test_vit_cli_fit_test_attention_figure_and_reload(mnist_dir, tmp_path):
     run_cli("test", *common, "--trainer.limit_test_batches=1", "--ckpt_path=best")
     run = tmp_path / "vit_small" / "version_0"
     assert (run / "figures" / "test__attention.png").is_file()
-    assert set(json.loads((run / "test_metrics.json").read_text())) == {"test/acc", "test/loss"}
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert {k for k in metrics if k.startswith("test/")} == {"test/acc", "test/loss"}
+    assert metrics["partial"] is True and metrics["test_images"] == 1000  # one test batch: 1,000 of the 10,000 images
     model = ViT.load_from_checkpoint(run / "checkpoints" / "best.ckpt")
     assert model.hparams.patch_size == 7 and model.encoder.latent_dim == 32
 

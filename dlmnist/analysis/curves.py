@@ -1,27 +1,13 @@
-"""``dlmnist curves RUN [RUN ...] --out FILE.png``: train and validation loss/accuracy over training, from
-each run's ``metrics.csv`` (e.g. the 100-label runs from scratch and from a pretrained encoder, to see
-over-fitting); the test value of ``test_metrics.json``, when there is one, is drawn as a dashed line."""
+"""``dlmnist curves RUN [RUN ...] --out FILE.png``: the training curves of several runs in one figure (e.g. the
+100-label runs from scratch and from a pretrained encoder, to see over-fitting): every metric of each run's
+``metrics.csv`` over epochs, with its test values from ``test_metrics.json`` as stars."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
-from dlmnist.utils.figures import figure_png, pyplot
-from dlmnist.utils.files import atomic_write_bytes
-
-
-def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """``{metric: [(step, value), ...]}`` for every column of ``run/metrics.csv``."""
-    curves: dict[str, list[tuple[int, float]]] = {}
-    with open(run / "metrics.csv") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                if key not in ("epoch", "step") and value:
-                    curves.setdefault(key, []).append((int(row["step"]), float(value)))
-    return curves
+from dlmnist.utils.curves import read_metrics, read_test, save_curves
 
 
 def main(argv: list[str]) -> int:
@@ -32,23 +18,10 @@ def main(argv: list[str]) -> int:
     for run in args.runs:
         if not (run / "metrics.csv").is_file():
             parser.error(f"{run}: no metrics.csv (not a run folder?)")
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for i, run in enumerate(args.runs):
-        curves = read_curves(run)
-        test = json.loads((run / "test_metrics.json").read_text()) if (run / "test_metrics.json").exists() else {}
-        color = plt.cm.tab10(i)
-        for ax, metric in zip(axes, ("loss", "acc")):
-            for stage, style in (("train", ":"), ("val", "-")):
-                points = curves.get(f"{stage}/{metric}_epoch") or curves.get(f"{stage}/{metric}") or []
-                if points:
-                    steps, values = zip(*points)
-                    ax.plot(steps, values, style, color=color, label=f"{run.parent.name} {stage}")
-            if f"test/{metric}" in test:
-                ax.axhline(test[f"test/{metric}"], ls="--", color=color, lw=0.8, label=f"{run.parent.name} test")
-            ax.set(xlabel="step", ylabel=metric)
-    axes[0].set_yscale("log")
-    axes[1].legend(fontsize=7)
-    atomic_write_bytes(args.out, figure_png(fig))
-    print(f"written {args.out}")
-    return 0
+    labels = [f"{run.parent.name}/{run.name}" if len(args.runs) > 1 else "" for run in args.runs]
+    runs = [(label, read_metrics(run), read_test(run)) for label, run in zip(labels, args.runs)]
+    if save_curves(runs, args.out, title=", ".join(str(r) for r in args.runs) if len(runs) == 1 else ""):
+        print(f"written {args.out}")
+        return 0
+    print(f"dlmnist curves: nothing to draw in {', '.join(map(str, args.runs))}")
+    return 1

@@ -75,12 +75,41 @@ def _input_shape(model) -> tuple[int, ...]:
     return (1, 28, 28)
 
 
+def _part_input_shape(model, part: str, image_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape one input of submodule ``part`` has when the model runs on images (e.g. a decoder: the code),
+    recorded by a forward pre-hook; else ``(part.latent_dim,)`` for a module that takes a code; else the image."""
+    import torch
+
+    target = model.get_submodule(part)
+    seen: list[tuple[int, ...]] = []
+
+    def record(module, args):
+        if args and torch.is_tensor(args[0]) and not seen:
+            seen.append(tuple(args[0].shape[1:]))
+
+    handle = target.register_forward_pre_hook(record)
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *image_shape))
+    except Exception:  # noqa: BLE001 (a forward that wants more than an image: use what the part says)
+        pass
+    finally:
+        handle.remove()
+    latent = getattr(target, "latent_dim", None)
+    return seen[0] if seen else ((latent,) if isinstance(latent, int) else image_shape)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dlmnist summarize", description="Layer-by-layer shapes, parameters, receptive field and jump."
     )
     parser.add_argument("-c", "--config", action="append", required=True, help="config file(s), merged in order")
-    parser.add_argument("--input_shape", type=int, nargs="+", help="C H W of one input (default: the encoder's)")
+    parser.add_argument(
+        "--input_shape",
+        type=int,
+        nargs="+",
+        help="C H W of one input (default: the encoder's; with --part: what it receives)",
+    )
     parser.add_argument("--part", help="summarize only this submodule, e.g. encoder (default: the whole model)")
     parser.add_argument("--no_arithmetic", action="store_true", help="leave out the conv arithmetic lines")
     args = parser.parse_args(argv)
@@ -90,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dlmnist summarize: error: {error_reason(e)}", file=sys.stderr)
         return 2
     shape = tuple(args.input_shape) if args.input_shape else _input_shape(model)
+    if args.part and not args.input_shape:
+        try:
+            shape = _part_input_shape(model, args.part, shape)
+        except AttributeError:
+            print(f"dlmnist summarize: error: the model has no submodule {args.part!r}", file=sys.stderr)
+            return 2
     try:
         summary = summarize_module(model, shape, args.part)
     except Exception as e:  # a model whose forward wants more than an image: fall back to its encoder

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlmnist.report.curves import save_curves
-from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, section_table, spread
+from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, partial, section_table, spread
 from dlmnist.suite.graph import load_graph
 from dlmnist.suite.runs import read_json, versions
+from dlmnist.utils.curves import save_curves
 from dlmnist.utils.figures import figure_png, pyplot
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
 
@@ -55,7 +55,7 @@ class Report:
         """``(label, path relative to the report)``: the curves drawn here, then the run's figures/*.png copied over."""
         folder = self.out / "figures" / e.name
         found = []
-        if save_curves(e.metrics, f"{e.name} ({e.run.name})", folder / "curves.png"):
+        if save_curves([("", e.metrics, e.test)], folder / "curves.png", f"{e.name} ({e.run.name})"):
             found.append(("curves", f"figures/{e.name}/curves.png"))
         for png in sorted((e.run / "figures").glob("*.png")):
             folder.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,9 @@ class Report:
             lines.append(f"Fit {fit}, test {test} (wall time) on {rec.get('machine', '?')}.")
             lines += [f"\n    {rec[key]}" for key in ("fit_command", "test_command") if rec.get(key)]
         if e.test:
-            lines += ["", "| test metric | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in e.test.items()]
+            rows = [f"| {k} | {fmt(v)} |" for k, v in e.test.items() if k.startswith("test/")]
+            lines += [f"\n_{partial(e)}_"] if partial(e) else []
+            lines += ["", "| test metric | value |", "|---|---|"] + rows
         else:
             lines += ["", "_not tested (no test_metrics.json)_"]
         if show_figures:

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from dlmnist.models.base import Model
-from dlmnist.suite.runs import pick_run, read_json, read_metrics, suite_record
+from dlmnist.suite.runs import pick_run, read_json, suite_record
+from dlmnist.utils.curves import read_metrics
 
 
 @dataclass
@@ -55,6 +56,13 @@ def load_experiment(runs_dir: Path, name: str) -> Experiment:
     except Exception as e:  # noqa: BLE001 (e.g. a pretrained-encoder checkpoint that is gone: show the rest)
         print(f"[report] {name}: model not rebuilt from {run / 'config.yaml'} ({type(e).__name__}: {e})")
     return exp
+
+
+def partial(e: Experiment) -> str:
+    """``"partial test: N of M test images"`` when the run's test did not see the whole test set, else ""."""
+    if not e.test.get("partial"):
+        return ""
+    return f"partial test: {e.test.get('test_images', '?')} of {e.test.get('test_images_total', '?')} test images"
 
 
 def fmt(value: Any) -> str:
@@ -165,7 +173,7 @@ def section_table(
     groups = [g if isinstance(g, list) else [g] for g in exps]
     ran_groups = [[e for e in g if e.run is not None] for g in groups]
     every = [e for g in ran_groups for e in g]
-    test_keys = sorted({k for e in every for k in e.test})
+    test_keys = sorted({k for e in every for k in e.test if k.startswith("test/")})
     monitors = sorted({m for e in every if (m := best_val(e)[0])})  # None: best.ckpt is the newest epoch
     head = ["experiment", "data", *columns, "params", "runs", *(COMPUTED[c][0] for c in computed)]
     head += [f"best {m}" for m in monitors] + test_keys + ["fit time"]
@@ -179,7 +187,8 @@ def section_table(
         metric = best_val(e)[0]
         runs = f"{len(ran)} seeds" if len(group) > 1 else "1 run"
         runs += f" (of {len(group)})" if len(group) > 1 and len(ran) < len(group) else ""
-        cells = [e.name, fmt(e.get("data.dataset"))] + [fmt(e.get(key)) for key in columns.values()]
+        name = e.name + (" (partial test)" if any(partial(x) for x in ran) else "")
+        cells = [name, fmt(e.get("data.dataset"))] + [fmt(e.get(key)) for key in columns.values()]
         extra = [COMPUTED[c][1](e) for c in computed]  # of the first run
         cells += [params(e), runs] + extra
         values = [[best_val_value(x)[1] for x in ran] if m == metric else [] for m in monitors]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -48,25 +47,3 @@ def pick_run(base: Path) -> Path | None:
             if good(run):
                 return run
     return None
-
-
-def read_metrics(run: Path) -> dict[str, list[tuple[int, int, float]]]:
-    """``metrics.csv`` as ``{column: [(epoch, step, value), ...]}`` for every numeric, non-empty cell."""
-    path = run / "metrics.csv"
-    columns: dict[str, list[tuple[int, int, float]]] = {}
-    if not path.is_file():
-        return columns
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                epoch, step = int(float(row.get("epoch") or 0)), int(float(row.get("step") or 0))
-            except ValueError:
-                continue
-            for key, cell in row.items():
-                if key in ("epoch", "step") or cell in ("", None):
-                    continue
-                try:
-                    columns.setdefault(key, []).append((epoch, step, float(cell)))
-                except ValueError:
-                    pass
-    return columns
