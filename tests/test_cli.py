@@ -142,8 +142,9 @@ def test_bad_config_fails_before_training_naming_the_key(key, value, message, wh
 
 # (key, value, what the message must say) for the short form --model.KEY, the long --model.init_args.KEY and YAML
 FRONT_DOOR = [
-    ("lr", "abc", r"model\.lr: expected float, got 'abc'"),
-    ("lrr", 1, r"model\.lrr: unknown key of Classifier; did you mean 'lr'\?"),
+    ("optim.lr", "abc", r"model\.optim\.lr: expected float, got 'abc'"),
+    ("lr", 0.01, r"model\.lr: unknown key of Classifier; did you mean 'optim\.lr'\?"),
+    ("lrr", 1, r"model\.lrr: unknown key of Classifier; did you mean 'optim\.lr'\?"),
     ("class_path", "dlmnist.models.Nope", r"model\.class_path: unknown class .*AutoEncoder, Classifier, "),
     ("encoder.latnt_dim", 3, r"model\.encoder\.latnt_dim: unknown key of ConvEncoder; did you mean 'latent_dim'"),
 ]
@@ -175,7 +176,7 @@ def as_yaml_tree(key: str, value) -> dict:
     *parents, leaf = key.split(".")
     tree = {leaf: value}
     for part in reversed(parents):
-        tree = {part: {"init_args": tree}}
+        tree = {part: tree if part == "optim" else {"init_args": tree}}  # optim is a dataclass: no init_args
     return tree
 
 

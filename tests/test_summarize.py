@@ -64,7 +64,7 @@ def test_a_config_that_shrinks_to_zero_is_refused_naming_the_layer(tmp_path, cap
     path.write_text(yaml.safe_dump(cfg))
     code, _, err = _summarize(capsys, "-c", str(path))
     assert code == 2
-    assert "ConvEncoder layer 3 (conv 5x5, stride 1, padding 0, pool 2) shrinks its 4x4 input to 0x0" in err
+    assert "ConvEncoder layer 3 (conv 5x5, stride 1, padding 0, dilation 1, pool 2) shrinks its 4x4 input to 0x0" in err
     assert "Union subtypes" not in err
 
 
