@@ -40,6 +40,14 @@ SKIPPED = {
     "make data-fashion": "installs a Debian package with apt-get (root, network)",
     "make bench": "benchmarks/ are measurements of minutes, not tests",
     ".venv/bin/python -m benchmarks.bench --only startup --out startup.json": "a measurement (15 runs of the CLI)",
+    ".venv/bin/dlmnist suite --launcher local --jobs 4 --launcher_opt gpus_per_node=1 -- -c configs/trainer/gpu.yaml": "shares out GPUs between jobs: refused without one (tests/test_launch.py covers the sharing)",
+    ".venv/bin/dlmnist suite --launcher slurm --launcher_opt partition=gpu --launcher_opt account=my_project -- -c configs/trainer/gpu.yaml": "submits to a SLURM cluster, which this machine has not (tests/test_launch.py checks the job scripts)",
+    ".venv/bin/dlmnist suite --launcher slurm --jobs 50 --launcher_opt partition=cpu --launcher_opt gpus_per_node=0 --launcher_opt cpus_per_task=16 --launcher_opt time=120": "submits to a SLURM cluster, which this machine has not (tests/test_launch.py checks the job scripts)",
+    ".venv/bin/dlmnist suite --launcher slurm --launcher_opt additional_parameters={kill-on-invalid-dep: 'yes', mail-type: FAIL} --launcher_opt setup=[module load cuda/12.4]": "submits to a SLURM cluster, which this machine has not (tests/test_launch.py checks the job scripts)",
+    ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 0 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
+    ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 1 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
+    "wait": "the shell waits for the two background workers above",
+    ".venv/bin/dlmnist tune configs/search/cnn.yaml --study cnn --storage postgresql://user:password@dbhost/optuna --worker $SLURM_ARRAY_TASK_ID -- -c configs/trainer/gpu.yaml": "needs a database server (tests/test_tune.py shares a SQLite study)",
 }
 # make targets and the dlmnist commands they stand for (the Makefile's recipes)
 MAKE = {
