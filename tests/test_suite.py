@@ -147,6 +147,7 @@ def test_suite_runs_reuses_reruns_what_changed_and_reports(fake_data, tmp_path, 
     pngs = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
     assert len(pngs) >= 4 and all((out / p).is_file() for p in pngs)
     assert "figures/first/curves.png" in pngs and "figures/second/test__confusion_matrix.png" in pngs
+    assert len(pngs) == len(set(pngs)), "a figure shown twice (the fit's own curves.png and the report's)"
 
 
 def test_a_run_stopped_by_sigterm_is_not_taken_for_a_finished_one(fake_data, tmp_path):

@@ -58,6 +58,8 @@ class Report:
         if save_curves([("", e.metrics, e.test)], folder / "curves.png", f"{e.name} ({e.run.name})"):
             found.append(("curves", f"figures/{e.name}/curves.png"))
         for png in sorted((e.run / "figures").glob("*.png")):
+            if found and png.name == "curves.png":  # the fit's own curves: the same picture as the one drawn above
+                continue
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(png, folder / png.name)
             found.append((png.stem.replace("__", "/"), f"figures/{e.name}/{png.name}"))
