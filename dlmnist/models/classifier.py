@@ -72,8 +72,13 @@ class Classifier(PretrainedEncoder, Model):
         self.save_hparams(("encoder",))
         self.encoder = encoder
         self.head = MLP(encoder.latent_dim, head_hidden, num_classes, head_activation, head_dropout)
+        # validate_args=False: the logits and labels come from this model and the data module, and torchmetrics'
+        # input checks cost more per training step than the update itself
         self.metrics = nn.ModuleDict(
-            {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}
+            {
+                stage: MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+                for stage in ("train_", "val_", "test_")
+            }
         )
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self.init_encoder(encoder_checkpoint, freeze_encoder)
