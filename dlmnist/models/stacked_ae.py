@@ -100,7 +100,7 @@ class StackedAutoEncoder(Classifier):
         self.corruption = noise
         self.phases = build_schedule(n, pretrain, epochs, head_epochs, finetune_epochs)
         for k in ("after", "before"):  # the test accuracy after and before fine-tuning
-            self.metrics[k] = MulticlassAccuracy(num_classes, average="micro")
+            self.metrics[k] = MulticlassAccuracy(num_classes, average="micro", validate_args=False)  # as Classifier's
         self.before_finetune: Optional[dict[str, torch.Tensor]] = None  # encoder + head at the end of the head phase
         self._phase, self._optim_phase, self._announced = 0, None, None
         self._enter(0)
