@@ -173,6 +173,22 @@ class DLMNISTCLI(LightningCLI):
             sub.given_args = self.argv  # fit --help: the given config's model and data arguments first
         super().parse_arguments(parser, args)
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning puts a checkpoint's saved model arguments over the parsed config; a ``--model.*`` given on
+        the command line (``test --ckpt_path X --model.nll_samples=5000``) is the user's word and wins."""
+        sub = self.config.get("subcommand")
+        keys = sorted({a[2:].split("=", 1)[0] for a in self.argv if a.startswith("--model.")})
+        before = self.config[sub].clone() if sub and keys else None
+        super()._parse_ckpt_path()
+        if before is None:
+            return
+        after = self.config[sub]
+        for key in keys:
+            for path in (key, key.replace("model.", "model.init_args.", 1)):
+                if path in before and path in after:
+                    after[path] = before[path]
+                    break
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--name", type=Optional[str], default=None, help="experiment name (default: config stem)")
         parser.add_argument("--runs_dir", type=str, default="runs", help="folder holding one folder per experiment")

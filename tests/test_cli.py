@@ -347,3 +347,15 @@ def test_fit_help_leads_with_the_configs_model_and_data(capsys):
     assert out.index("--model.optim.lr") < out.index("--data.batch_size") < out.index("--trainer.max_epochs")
     assert re.search(r"--model\.optim\.lr LR .*?default: 0\.004\)", out, re.DOTALL)
     assert "--model.encoder.init_args.latent_dim" in out  # the arguments of the encoder the config gives it
+
+
+def test_command_line_model_argument_wins_over_checkpoint_hparams(mnist_dir, tmp_path):
+    """``test --ckpt_path X``: the checkpoint's model arguments replace the config file's (so a model trained with
+    another latent size loads), but a ``--model.*`` given on the command line is kept (k = 5000 at test time)."""
+    common = ["-c", str(CONFIGS / "vae.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+    run_cli("fit", *common, "--model.latent_dim=8", "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    ckpt = tmp_path / "vae" / "version_0" / "checkpoints" / "last.ckpt"
+    run_cli("test", *common, "--trainer.limit_test_batches=1", f"--ckpt_path={ckpt}", "--model.nll_samples=3")
+    hparams = yaml.safe_load((tmp_path / "vae" / "version_0" / "test" / "hparams.yaml").read_text())
+    assert hparams["latent_dim"] == 8  # from the checkpoint, not vae.yaml's 16
+    assert hparams["nll_samples"] == 3  # from the command line, not the checkpoint's 100
