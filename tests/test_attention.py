@@ -64,3 +64,19 @@ def test_vision_transformer_attention_maps(pool, tokens):
     maps = vit.attention_maps(x)
     assert len(maps) == 2 and maps[0].shape == (3, 2, tokens, tokens)
     torch.testing.assert_close(maps[1].sum(-1), torch.ones(3, 2, tokens))
+
+
+def test_conv_stem_makes_tokens_from_local_features():
+    """A hybrid ViT: the stem's 3x3 convolutions run before the patch embedding; the token grid is unchanged, the
+    patch projection takes the stem's channels, and a token now depends on pixels just outside its patch."""
+    torch.manual_seed(0)
+    vit = VisionTransformer(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=32, stem=[8, 12]).eval()
+    assert vit.patches.proj.in_channels == 12 and vit.patches.grid == 4
+    x = torch.zeros(1, 1, 28, 28, requires_grad=True)
+    vit.patches(vit.stem(x))[0, 0].sum().backward()  # the first patch's token: pixels 0-6 x 0-6
+    seen = x.grad[0, 0].abs() > 0
+    assert seen[:7, :7].any() and seen[7:9, :7].any() and not seen[9:, :].any()  # 2 px beyond (two 3x3 convs)
+    plain = VisionTransformer(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=32)
+    assert not any(k.startswith("stem.") for k in plain.state_dict())  # no stem: the old checkpoints' keys
+    with pytest.raises(ValueError, match="stem channels"):
+        VisionTransformer(stem=[8, 0])

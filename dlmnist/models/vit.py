@@ -30,6 +30,7 @@ class ViT(Classifier):
         mlp_dim: hidden width of the blocks' MLPs.
         dropout: dropout inside the transformer.
         pool: ``cls`` token or ``mean`` over patch tokens.
+        stem: channels of 3x3 convolutions before the patch embedding (a hybrid ViT; ``[]``: patches of pixels).
         attention_images: test images drawn in the attention-map picture (0 for none).
         head_hidden, head_activation, head_dropout, num_classes, optim: as in :class:`~dlmnist.models.Classifier`
             (here with weight decay 0.05 by default).
@@ -44,6 +45,7 @@ class ViT(Classifier):
         mlp_dim: int = 128,
         dropout: float = 0.1,
         pool: Pool = "cls",
+        stem: list[int] = [],  # noqa: B006
         attention_images: int = 6,
         head_hidden: list[int] = [],  # noqa: B006
         head_activation: Activation = "relu",
@@ -55,7 +57,14 @@ class ViT(Classifier):
             raise ValueError(f"attention_images must be >= 0, got {attention_images}")
         super().__init__(
             encoder=VisionTransformer(
-                patch_size=patch_size, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim, dropout=dropout, pool=pool
+                patch_size=patch_size,
+                dim=dim,
+                depth=depth,
+                heads=heads,
+                mlp_dim=mlp_dim,
+                dropout=dropout,
+                pool=pool,
+                stem=stem,
             ),
             head_hidden=head_hidden,
             head_activation=head_activation,

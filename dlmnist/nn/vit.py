@@ -13,6 +13,20 @@ from dlmnist.nn.layers import check_dropout
 Pool = Literal["cls", "mean"]
 
 
+class ConvStem(nn.Sequential):
+    """``(B, C, H, W)`` -> ``(B, channels[-1], H, W)``: 3x3 convolutions (stride 1, padding 1), each with batch norm
+    and GELU. In front of the patch embedding it makes the ViT a hybrid (Dosovitskiy et al., 2021, section 3.1;
+    Xiao et al., 2021): tokens are made from local features rather than from raw pixels."""
+
+    def __init__(self, channels: list[int], in_channels: int = 1) -> None:
+        if any(c < 1 for c in channels):
+            raise ValueError(f"stem channels must be positive integers, got {channels}")
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip([in_channels, *channels[:-1]], channels):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
+        super().__init__(*layers)
+
+
 class PatchEmbedding(nn.Module):
     """Image ``(B, C, H, W)`` -> ``(B, (H/p)*(W/p), dim)``: each p x p patch flattened and mapped linearly to ``dim``.
 
@@ -63,6 +77,8 @@ class VisionTransformer(nn.Module):
         pool: ``cls`` (a learned class token's final state) or ``mean`` (mean over the patch tokens).
         in_channels: channels of the input image.
         image_size: height = width of the input image.
+        stem: channels of a convolutional stem before the patch embedding (:class:`ConvStem`; ``[]``: none, the
+            patches are raw pixels).
     """
 
     def __init__(
@@ -76,6 +92,7 @@ class VisionTransformer(nn.Module):
         pool: Pool = "cls",
         in_channels: int = 1,
         image_size: int = 28,
+        stem: list[int] = [],  # noqa: B006
     ) -> None:
         super().__init__()
         for name, v in (("dim", dim), ("depth", depth), ("heads", heads), ("mlp_dim", mlp_dim)):
@@ -86,7 +103,8 @@ class VisionTransformer(nn.Module):
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         check_dropout(dropout)
-        self.patches = PatchEmbedding(patch_size, dim, in_channels, image_size)
+        self.stem = ConvStem(stem, in_channels)
+        self.patches = PatchEmbedding(patch_size, dim, stem[-1] if stem else in_channels, image_size)
         self.pool = pool
         n_tokens = self.patches.num_patches + (pool == "cls")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
@@ -97,7 +115,7 @@ class VisionTransformer(nn.Module):
         self.latent_dim = dim
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
-        t = self.patches(x)  # (B, n_patches, dim)
+        t = self.patches(self.stem(x))  # (B, n_patches, dim)
         if self.cls_token is not None:
             t = torch.cat([self.cls_token.expand(len(t), -1, -1), t], dim=1)  # (B, 1 + n_patches, dim)
         return self.drop(t + self.pos)
