@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dlmnist.data import MNISTDataModule
-from dlmnist.data.augment import Augment
+from dlmnist.data.augment import Augment, affine_grid
 from dlmnist.data.loader import TensorBatches
 
 from .conftest import CONFIGS, run_cli
@@ -97,3 +97,11 @@ def test_an_augmented_fit_draws_its_figure_into_the_run_folder(fake_data, tmp_pa
             f"--runs_dir={tmp_path}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")  # fmt: skip
     assert (tmp_path / "cnn_aug" / "version_0" / "figures" / "data__augmentation.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("h, w", [(28, 28), (5, 7)])
+def test_affine_grid_is_torchs(h, w):
+    """The einsum grid equals torch.nn.functional.affine_grid (align_corners=False) for random transforms."""
+    theta = torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.functional.affine_grid(theta, [6, 1, h, w], align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, h, w), ref, rtol=0, atol=1e-6)

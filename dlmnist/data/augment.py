@@ -44,8 +44,20 @@ class Augment:
         shift = u[:, 2:] * self.translate * torch.tensor([2.0 / w, 2.0 / h], dtype=torch.float64)  # in [-1, 1] units
         cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
         theta = torch.stack([torch.stack([cos, -sin, -shift[:, 0]], 1), torch.stack([sin, cos, -shift[:, 1]], 1)], 1)
-        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
+        grid = affine_grid(theta.to(x.device, x.dtype), h, w)  # (B, H, W, 2)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, C, h, w), align_corners=False)`` (B, h, w, 2) as one einsum over the pixel centres.
+
+    The same sampling grid to float rounding (tested); torch's version multiplies a (B, h*w, 3) base grid batch by
+    batch and took most of the augmentation's time on a CPU (about 8x the einsum for a batch of 256 MNIST images).
+    """
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1  # pixel centres in [-1, 1]
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    base = torch.stack([xs.expand(h, w), ys.view(h, 1).expand(h, w), torch.ones_like(xs).expand(h, w)], -1)  # (h, w, 3)
+    return torch.einsum("hwk,bik->bhwi", base, theta)
 
 
 def batch_seed(seed: int, epoch: int, batch: int, rank: int) -> int:
