@@ -140,7 +140,7 @@ def test_a_shape_that_differs_from_the_arithmetic_is_flagged():
     assert "DIFFERS: rule says 2x24x24" in text and "2 of 3 computed output shapes agree" in text
 
 
-@pytest.mark.parametrize("config, code", [("ae_conv.yaml", "12"), ("vae.yaml", "16")])
+@pytest.mark.parametrize("config, code", [("ae_conv.yaml", "12"), ("vae.yaml", "32")])
 def test_a_decoder_part_gets_its_input_shape_from_the_model(config, code, capsys):
     from dlmnist.analysis.summarize import main
 
