@@ -126,10 +126,33 @@ def _versions(base: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("_")[1]))
 
 
-def _new_version(base: Path) -> Path:
-    """The next free ``version_<n>``; it is created by the first file the run writes."""
-    versions = _versions(base)
-    return base / f"version_{int(versions[-1].name.split('_')[1]) + 1 if versions else 0}"
+def _claim(path: Path) -> list[Path]:
+    """Create ``path`` as this process's own (FileExistsError when another process created it first, so two
+    commands started together never share a folder); the folders it made, deepest first, for :func:`_release`."""
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir()
+    return made
+
+
+def _release(made: list[Path]) -> None:
+    """Remove the folders :func:`_claim` made, where they are still empty (a command that failed before writing)."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _new_version(base: Path) -> tuple[Path, list[Path]]:
+    """Claim the next free ``version_<n>``; the folders made (see :func:`_claim`)."""
+    while True:
+        versions = _versions(base)
+        run = base / f"version_{int(versions[-1].name.split('_')[1]) + 1 if versions else 0}"
+        try:
+            return run, _claim(run)
+        except FileExistsError:
+            continue
 
 
 def _newest_checkpoint(base: Path, which: str) -> Path:
@@ -144,12 +167,15 @@ def _run_of(ckpt: Path) -> Optional[Path]:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
 
 
-def _free_subdir(run: Path, tag: str) -> str:
+def _free_subdir(run: Path, tag: str) -> tuple[str, list[Path]]:
+    """Claim ``<run>/<tag>``, else ``<tag>-2``, ``<tag>-3``, ...; its name and the folders made."""
     name, k = tag, 1
-    while (run / name).exists():
-        k += 1
-        name = f"{tag}-{k}"
-    return name
+    while True:
+        try:
+            return name, _claim(run / name)
+        except FileExistsError:
+            k += 1
+            name = f"{tag}-{k}"
 
 
 class DLMNISTCLI(LightningCLI):
@@ -210,7 +236,8 @@ class DLMNISTCLI(LightningCLI):
         return str(cfg.model.class_path).split(".")[-1].lower()
 
     def _resolve_run(self, cfg: Namespace) -> tuple[Path, str]:
-        """Pick the run folder and the logger's subfolder ("" for a fresh fit)."""
+        """Claim the run folder (a fresh fit) or the logger's subfolder in it (a test, a resumed fit, ...): ""
+        for a fresh fit. The folders made are kept in ``self._made`` until the classes are instantiated."""
         base = Path(cfg.runs_dir) / self._experiment_name(cfg)
         ckpt = cfg.get("ckpt_path")
         if ckpt in ("best", "last"):
@@ -222,8 +249,10 @@ class DLMNISTCLI(LightningCLI):
                 raise FileNotFoundError(f"--ckpt_path {ckpt}: no such checkpoint file")
         run = _run_of(Path(ckpt)) if ckpt is not None else None
         if run is None:
-            return _new_version(base), ""
-        return run, _free_subdir(run, "resume" if self.subcommand == "fit" else str(self.subcommand))
+            run, self._made = _new_version(base)
+            return run, ""
+        sub, self._made = _free_subdir(run, "resume" if self.subcommand == "fit" else str(self.subcommand))
+        return run, sub
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand]
@@ -265,9 +294,13 @@ class DLMNISTCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         try:
-            super().instantiate_classes()
-        except ValueError as e:  # an argument a model or the data module refused: report it like a parse error
-            self._parser(self.subcommand).error(str(e))
+            try:
+                super().instantiate_classes()
+            except ValueError as e:  # an argument a model or the data module refused: report it like a parse error
+                self._parser(self.subcommand).error(str(e))
+        except BaseException:
+            _release(getattr(self, "_made", []))  # nothing written yet: leave no empty run folder behind
+            raise
 
     def _run_subcommand(self, subcommand: str) -> None:
         try:

@@ -359,3 +359,28 @@ def test_command_line_model_argument_wins_over_checkpoint_hparams(mnist_dir, tmp
     hparams = yaml.safe_load((tmp_path / "vae" / "version_0" / "test" / "hparams.yaml").read_text())
     assert hparams["latent_dim"] == 8  # from the checkpoint, not vae.yaml's 16
     assert hparams["nll_samples"] == 3  # from the command line, not the checkpoint's 100
+
+
+def test_commands_started_together_never_share_a_run_folder(tmp_path):
+    """Two `dlmnist test` of one run (e.g. two tune workers testing the best trial), or two fresh fits of one
+    name, each get a folder of their own: the folder is claimed when it is picked, not when first written."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from dlmnist.cli import _free_subdir, _new_version, _release
+
+    start = Barrier(8)
+
+    def together(pick):
+        start.wait()
+        return pick()
+
+    with ThreadPoolExecutor(8) as pool:
+        subs = list(pool.map(lambda _: together(lambda: _free_subdir(tmp_path / "run", "test")[0]), range(8)))
+        runs = list(pool.map(lambda _: together(lambda: _new_version(tmp_path / "exp")[0].name), range(8)))
+    assert sorted(subs) == ["test"] + [f"test-{k}" for k in range(2, 9)]
+    assert sorted(runs, key=lambda n: int(n.split("_")[1])) == [f"version_{k}" for k in range(8)]
+    run, made = _new_version(tmp_path / "new" / "exp")  # a command that fails before writing leaves nothing
+    assert made == [run, run.parent, run.parent.parent]
+    _release(made)
+    assert not (tmp_path / "new").exists()
