@@ -57,10 +57,18 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
     logging.getLogger(_name).addFilter(_NoAdvert())
 
 
+def _first_process() -> bool:
+    """False in the processes a DDP launch adds (every DDP process runs the CLI)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
 def _say(text: str) -> None:
-    """Print once, from the first process (every DDP process runs the CLI)."""
-    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+    """Print once, from the first process."""
+    if _first_process():
         print(text, flush=True)
+
+
+RUN_ENV = "DLMNIST_RUN_FOLDER"  # the first process's run folder and log subfolder, inherited by the DDP processes
 
 
 class DLMNISTParser(LightningArgumentParser):
@@ -247,6 +255,18 @@ class DLMNISTCLI(LightningCLI):
             ckpt = Path(ckpt)
             if not ckpt.is_file():
                 raise FileNotFoundError(f"--ckpt_path {ckpt}: no such checkpoint file")
+        if not _first_process():  # a DDP process Lightning started: the first process's folders, claimed there
+            self._made = []
+            if RUN_ENV in os.environ:
+                run_dir, _, sub = os.environ[RUN_ENV].partition("\n")
+                return Path(run_dir), sub
+            versions = _versions(base)  # started by another launcher (torchrun): the newest run
+            return (versions[-1] if versions else base / "version_0"), ""
+        run, sub = self._claim_run(base, ckpt)
+        os.environ[RUN_ENV] = f"{run}\n{sub}"
+        return run, sub
+
+    def _claim_run(self, base: Path, ckpt: Any) -> tuple[Path, str]:
         run = _run_of(Path(ckpt)) if ckpt is not None else None
         if run is None:
             run, self._made = _new_version(base)
