@@ -130,6 +130,7 @@ def test_lightning_internals_we_touch_still_exist(tmp_path):
     trainer = L.Trainer(logger=False, enable_checkpointing=False, callbacks=[TQDMProgressBar()])
     assert hasattr(trainer.fit_loop, "_combined_loader") and li.combined_loader(trainer) is None
     assert hasattr(trainer.progress_bar_callback, "_train_progress_bar")
+    assert li.logs_this_step(trainer) is True  # outside a loop Lightning writes what is logged
     logger = WandbLogger(save_dir=str(tmp_path), offline=True)
     assert hasattr(logger, "_experiment") and li.wandb_run(logger) is None
     checkpoint = {"loops": {"fit_loop": {"epoch_loop.state_dict": {"_batches_that_stepped": 5}}}}

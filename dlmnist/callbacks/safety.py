@@ -132,10 +132,12 @@ class ResumeCheckpoint(Callback):
         checkpoint["epoch"] = state["current"]["completed"]
 
 
-def _logged_this_step(trainer: L.Trainer) -> dict[str, float]:
-    """Values the training step logged with ``on_step`` (from Lightning's result collection, if reachable)."""
+def _logged_this_step(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+    """Values the training step logged: those a dlmnist model gave ``log_stage`` (which passes them to ``self.log``
+    only at the steps the loggers write), and those logged with ``on_step`` (Lightning's result collection)."""
     results = getattr(trainer.fit_loop.epoch_loop, "_results", None)
-    found = {}
+    step_values = getattr(pl_module, "train_step_values", None)
+    found = {k: float(v) for k, v in step_values().items()} if callable(step_values) else {}
     for metric in getattr(results, "values", lambda: [])():
         cache = getattr(metric, "_forward_cache", None)
         if isinstance(cache, torch.Tensor) and cache.numel() == 1 and metric.meta.fx == "training_step":
@@ -152,7 +154,7 @@ class FiniteLossGuard(Callback):
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         if bool(torch.isfinite(loss.detach()).all()):
             return
-        logged = {k: v for k, v in _logged_this_step(trainer).items() if not np.isfinite(v)}
+        logged = {k: v for k, v in _logged_this_step(trainer, pl_module).items() if not np.isfinite(v)}
         named = ", ".join(f"{k}={v}" for k, v in sorted(logged.items())) or "no logged loss was non-finite"
         batch = trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1
         raise NonFiniteLossError(

@@ -109,6 +109,7 @@ class Classifier(PretrainedEncoder, Model):
         metric.reset()
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
         self._log_accuracy("train")
 
     def on_validation_epoch_end(self) -> None:

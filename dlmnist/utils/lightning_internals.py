@@ -26,6 +26,11 @@ def uncount_stepped_batch(checkpoint: dict) -> None:
     checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] -= 1
 
 
+def logs_this_step(trainer) -> bool:
+    """Whether the loggers write step values after the current training step (every ``log_every_n_steps``)."""
+    return trainer._logger_connector.should_update_logs
+
+
 def wandb_run(logger) -> Any:
     """The W&B run a WandbLogger holds, without starting one (``None`` when it has none)."""
     return getattr(logger, "_experiment", None)
