@@ -52,3 +52,54 @@ def test_logged_accuracies_count_the_epochs_own_batches_only(fake_data, tmp_path
     assert len(val) == 2
     # the last weights on this pass only: not mixed with the sanity check or the first epoch
     assert val[-1] == pytest.approx(sum(hits) / len(dm.val_dataloader().x), abs=1e-6)
+
+
+def test_train_accuracy_is_the_hits_of_the_epochs_own_training_batches(fake_data, tmp_path):
+    """train/acc is counted by hand (not a torchmetrics update): each epoch's value covers that epoch's batches."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from dlmnist.data import MNISTDataModule
+    from dlmnist.models import Classifier
+    from dlmnist.nn import ConvEncoder
+
+    class Recording(Classifier):
+        def on_fit_start(self) -> None:
+            self.epochs: list[list[tuple[int, int]]] = []
+
+        def on_train_epoch_start(self) -> None:
+            self.epochs.append([])
+
+        def classify(self, logits, y, stage):
+            if stage == "train":
+                self.epochs[-1].append((int((logits.argmax(-1) == y).sum()), len(y)))
+            return super().classify(logits, y, stage)
+
+    torch.manual_seed(0)
+    model = Recording(encoder=ConvEncoder(channels=[4], kernel_sizes=[3], latent_dim=16))
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", batch_size=16)
+    trainer = L.Trainer(
+        max_epochs=2, limit_train_batches=5, limit_val_batches=0, logger=CSVLogger(tmp_path, name="", version=""),
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, dm)
+    import csv
+
+    with open(tmp_path / "metrics.csv") as f:
+        logged = [float(r["train/acc"]) for r in csv.DictReader(f) if r.get("train/acc")]
+    expected = [sum(h for h, _ in e) / sum(n for _, n in e) for e in model.epochs]
+    assert [len(e) for e in model.epochs] == [5, 5] and len({round(v, 6) for v in expected}) == 2
+    assert logged == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_optim_given_in_python_is_saved_as_a_dict_and_read_back():
+    """Lightning's loggers cannot write a frozen dataclass: a model built in Python keeps its Optim as a dict."""
+    from dlmnist.models import Classifier
+    from dlmnist.models.optim import Optim
+    from dlmnist.nn import ConvEncoder
+
+    encoder = ConvEncoder(channels=[4], kernel_sizes=[3], latent_dim=16)
+    model = Classifier(encoder=encoder, optim=Optim(lr=0.01, name="sgd"))
+    assert model.hparams["optim"] == model.hparams_initial["optim"] == {**vars(Optim()), "lr": 0.01, "name": "sgd"}
+    again = Classifier(encoder=encoder, optim=model.hparams["optim"])  # what load_from_checkpoint passes
+    assert again.optim == Optim(lr=0.01, name="sgd")

@@ -9,6 +9,7 @@ and builds the optimizer and schedule from ``optim`` (:class:`~dlmnist.models.op
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
@@ -51,6 +52,12 @@ class Model(L.LightningModule):
         """
         ignore = [] if given_hyperparameters() is not None else list(submodules)
         self.save_hyperparameters(ignore=ignore, frame=inspect.currentframe().f_back)
+        # an Optim given in Python is kept as a dict, as the CLI gives it: the loggers cannot write a frozen
+        # dataclass (Lightning's hparams.yaml), and Optim.of reads the dict back on load_from_checkpoint
+        for hparams in (self._hparams, self._hparams_initial):
+            for key, value in hparams.items():
+                if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                    hparams[key] = dataclasses.asdict(value)
 
     # ---- steps -------------------------------------------------------------------------------
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
