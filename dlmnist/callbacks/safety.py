@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -152,7 +153,10 @@ class FiniteLossGuard(Callback):
     """
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        if bool(torch.isfinite(loss.detach()).all()):
+        # a scalar loss (automatic optimization's): one read of its value, which any check waits for anyway;
+        # about 0.2 us against 9 us for isfinite + all + bool on this CPU
+        finite = math.isfinite(loss.item()) if loss.numel() == 1 else bool(torch.isfinite(loss.detach()).all())
+        if finite:
             return
         logged = {k: v for k, v in _logged_this_step(trainer, pl_module).items() if not np.isfinite(v)}
         named = ", ".join(f"{k}={v}" for k, v in sorted(logged.items())) or "no logged loss was non-finite"
