@@ -39,7 +39,7 @@ class Model(L.LightningModule):
     def __init__(self, optim: Optim = Optim()) -> None:
         super().__init__()
         self.optim = Optim.of(optim)
-        self._train_sums: dict = {}  # {name: (sum of value x batch size, images, prog_bar)}: log_stage, this epoch
+        self._train_sums: dict = {}  # {logged key: (sum, images, prog_bar)}: add_to_epoch, this training epoch
         self._train_last: dict = {}  # {name: value}: the newest training value of each name given to log_stage
 
     def save_hparams(self, submodules: tuple[str, ...] = ()) -> None:
@@ -88,8 +88,7 @@ class Model(L.LightningModule):
         value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
         self._train_last[name] = value
         n = batch_size or 1
-        total, count, _ = self._train_sums.get(name, (0.0, 0, prog_bar))
-        self._train_sums[name] = (total + value * n, count + n, prog_bar)
+        self.add_to_epoch(f"train/{name}_epoch", value * n, n, prog_bar=prog_bar)
         if self._trainer is not None and logs_this_step(self._trainer):
             self.log(f"train/{name}_step", value, on_step=True, on_epoch=False, prog_bar=prog_bar, sync_dist=True)
 
@@ -98,14 +97,21 @@ class Model(L.LightningModule):
         the current step once the step has logged them), whether or not this step passed them to ``self.log``."""
         return {f"train/{name}": value for name, value in self._train_last.items()}
 
+    def add_to_epoch(self, key: str, total, count: int, prog_bar: bool = False) -> None:
+        """Add ``total`` (a sum over ``count`` training images, e.g. a loss times the batch size or the correct
+        predictions) to this training epoch's ``key``; at the epoch's end ``key`` is logged as the sum over the sum
+        of images, both summed over every process. Nothing goes through ``self.log`` before then."""
+        old_total, old_count, _ = self._train_sums.get(key, (0.0, 0, prog_bar))
+        self._train_sums[key] = (old_total + total, old_count + count, prog_bar)
+
     def on_train_epoch_end(self) -> None:
         """Log the training epoch's means (models that override this hook call ``super().on_train_epoch_end()``)."""
         reduce = self.trainer.strategy.reduce
-        for name, (total, count, prog_bar) in self._train_sums.items():
-            total = reduce(torch.as_tensor(total, device=self.device), reduce_op="sum")
+        for key, (total, count, prog_bar) in self._train_sums.items():
+            total = reduce(torch.as_tensor(total, device=self.device).float(), reduce_op="sum")
             count = reduce(torch.tensor(float(count), device=self.device), reduce_op="sum")
             # the same value on every process: sync_dist averages equal numbers (and keeps Lightning quiet)
-            self.log(f"train/{name}_epoch", total / count, on_epoch=True, prog_bar=prog_bar, sync_dist=True)
+            self.log(key, total / count, on_epoch=True, prog_bar=prog_bar, sync_dist=True)
         self._train_sums.clear()
 
     def configure_optimizers(self):

@@ -73,12 +73,10 @@ class Classifier(PretrainedEncoder, Model):
         self.encoder = encoder
         self.head = MLP(encoder.latent_dim, head_hidden, num_classes, head_activation, head_dropout)
         # validate_args=False: the logits and labels come from this model and the data module, and torchmetrics'
-        # input checks cost more per step than the update itself. Training counts its hits by hand (classify).
+        # input checks cost more per step than the update itself. Training counts its hits itself (classify).
         self.metrics = nn.ModuleDict(
             {s: MulticlassAccuracy(num_classes, average="micro", validate_args=False) for s in ("val_", "test_")}
         )
-        self._train_hits: Optional[torch.Tensor] = None  # correct predictions of this training epoch (a 0-dim tensor)
-        self._train_seen = 0  # training images of this epoch
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self.init_encoder(encoder_checkpoint, freeze_encoder)
 
@@ -92,13 +90,11 @@ class Classifier(PretrainedEncoder, Model):
     def classify(self, logits: torch.Tensor, y: torch.Tensor, stage: Stage) -> torch.Tensor:
         """The loss of ``logits`` (B, num_classes) against ``y`` (B,): logged, counted for the accuracy."""
         loss = classification_loss(logits, y, self.loss_name)
-        if stage == "train":  # four tensor operations; a torchmetrics update costs a few times more per step
-            hits = (logits.detach().argmax(-1) == y).sum()
-            self._train_hits = hits if self._train_hits is None else self._train_hits + hits
-            self._train_seen += len(y)
+        self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(y))
+        if stage == "train":  # three tensor operations; a torchmetrics update costs a few times more per step
+            self.add_to_epoch("train/acc", (logits.detach().argmax(-1) == y).sum(), len(y))
         else:
             self.metrics[f"{stage}_"].update(logits, y)  # logged once per epoch, by _log_accuracy
-        self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(y))
         if stage == "test":
             self.confusion.update(logits, y)
         return loss
@@ -111,15 +107,6 @@ class Classifier(PretrainedEncoder, Model):
         if metric.update_count:
             self.log(f"{stage}/acc", metric.compute(), prog_bar=True, sync_dist=True)
         metric.reset()
-
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        if self._train_seen:  # the hits and images of all processes, so every process logs the same value
-            reduce = self.trainer.strategy.reduce
-            hits = reduce(self._train_hits.float(), reduce_op="sum")
-            seen = reduce(torch.tensor(float(self._train_seen), device=self.device), reduce_op="sum")
-            self.log("train/acc", hits / seen, sync_dist=True)
-        self._train_hits, self._train_seen = None, 0
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val")
