@@ -367,10 +367,15 @@ class DLMNISTCLI(LightningCLI):
             RNGState(),
             ResumeCheckpoint(ckpt_dir),
             FiniteLossGuard(),
-            TestMetricsWriter(),
-            PredictionWriter(),
-            ReconstructionGrid(),
         ]
+        # Each callback only where it acts: Lightning calls every attached callback at each of its hooks (six
+        # of them every training step) whether it acts there or not.
+        if self.subcommand == "test":
+            callbacks.append(TestMetricsWriter())
+        if self.subcommand == "predict":
+            callbacks.append(PredictionWriter())
+        elif type(self.model).reconstruction_panels is not Model.reconstruction_panels:  # the base's gives None
+            callbacks.append(ReconstructionGrid())
         if cfg.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
         callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`

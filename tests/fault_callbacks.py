@@ -84,3 +84,13 @@ class RecordLabelledImages(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         path = Path(self.folder) / "labelled.json"
         path.write_text(json.dumps({"train": sorted(self.train), "val": sorted(self.val)}))
+
+
+class RecordCallbacks(Callback):
+    """Write ``<out>``: the class names of the callbacks attached to the trainer, when its command starts."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        Path(self.out).write_text(json.dumps(sorted(type(c).__name__ for c in trainer.callbacks)))

@@ -384,3 +384,24 @@ def test_commands_started_together_never_share_a_run_folder(tmp_path):
     assert made == [run, run.parent, run.parent.parent]
     _release(made)
     assert not (tmp_path / "new").exists()
+
+
+def test_each_command_attaches_only_the_callbacks_that_act_in_it(mnist_dir, tmp_path):
+    """Lightning calls every attached callback at every hook, six of them each training step: a classifier's fit
+    carries no test or prediction writer and no reconstruction figure; test and predict get their writers."""
+
+    def attached(config: str, command: str, *extra: str) -> set[str]:
+        out = tmp_path / f"{config}_{command}.json"
+        args = ["-c", str(CONFIGS / f"{config}.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
+        record = ["--trainer.callbacks+=tests.fault_callbacks.RecordCallbacks", f"--trainer.callbacks.out={out}"]
+        run_cli(command, *args, *record, *extra)
+        return set(json.loads(out.read_text()))
+
+    short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1"]
+    fit = attached("cnn", "fit", *short)
+    assert {"FiniteLossGuard", "ModelCheckpoint", "RNGState"} <= fit
+    assert not fit & {"TestMetricsWriter", "PredictionWriter", "ReconstructionGrid"}
+    best = str(tmp_path / "cnn" / "version_0" / "checkpoints" / "best.ckpt")
+    assert "TestMetricsWriter" in attached("cnn", "test", "--trainer.limit_test_batches=1", f"--ckpt_path={best}")
+    assert "PredictionWriter" in attached("cnn", "predict", "--trainer.limit_predict_batches=1", f"--ckpt_path={best}")
+    assert "ReconstructionGrid" in attached("ae_dense", "fit", *short)  # an autoencoder draws its reconstructions

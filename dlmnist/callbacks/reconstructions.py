@@ -14,8 +14,8 @@ class ReconstructionGrid(L.Callback):
 
     The model provides ``reconstruction_panels(x) -> [(title, (N, 1, H, W) images in [0, 1]), ...]``
     (input, noisy input, reconstruction for an autoencoder); a model whose ``reconstruction_panels`` gives
-    ``None`` (the base's default: it does not reconstruct) gets no figure. ``dlmnist fit``/``test`` always add
-    this callback. The figure goes through
+    ``None`` (the base's default: it does not reconstruct) gets no figure. ``dlmnist fit``/``validate``/``test``
+    add this callback for a model that overrides ``reconstruction_panels``. The figure goes through
     ``log_figure``: a PNG in ``<run>/figures/`` and W&B / TensorBoard images when those loggers are on.
     """
 
