@@ -116,12 +116,46 @@ def lightning_epoch_s(runs: Path) -> tuple[float, list[float], float]:
     return r["epoch_s"], r["steps_s"], r["after_last_step_s"]
 
 
+def bare_lightning_epoch_s(runs: Path) -> tuple[float, list[float]]:
+    """Lightning's own floor: one epoch of the plain loop's work (the model, the cross-entropy, AdamW, the
+    one-cycle schedule) through a bare ``L.Trainer``: no logger, checkpoint, progress bar or summary, no callback
+    but the timer, a LightningModule whose training_step is the plain loop's line: (seconds, step times)."""
+    import lightning as L
+
+    from benchmarks.timing import EpochTimer
+    from dlmnist.config import model_from_config
+    from dlmnist.models.optim import build_optimizer
+
+    class Bare(L.LightningModule):
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            return F.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return build_optimizer(self, self.net.parameters(), self.net.optim)
+
+    torch.manual_seed(42)
+    out = runs / "bare_epoch_time.json"
+    trainer = L.Trainer(
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[EpochTimer(str(out))], default_root_dir=runs,
+    )  # fmt: skip
+    trainer.fit(Bare(model_from_config(CNN)), MNISTDataModule(data_dir=str(DATA), **_data_args()))
+    r = json.loads(out.read_text())
+    return r["epoch_s"], r["steps_s"]
+
+
 def fit_overhead(repeats: int = 5) -> dict:
     """Best of ``repeats`` interleaved epochs each side, and where a difference comes from: the median step of
-    each side (all steps of all repeats) and the Lightning epoch's work after its last step."""
-    plain, light, plain_steps, light_steps, tails = [], [], [], [], []
+    each side (all steps of all repeats), the Lightning epoch's work after its last step, and a bare Trainer's
+    epoch between the two (Lightning's floor)."""
+    plain, light, bare, plain_steps, light_steps, bare_steps, tails = [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(repeats):  # interleaved, so that both sides see the same machine
+        for i in range(repeats):  # interleaved, so that all sides see the same machine
             s, steps = plain_epoch_s()
             plain.append(s)
             plain_steps += steps
@@ -129,6 +163,10 @@ def fit_overhead(repeats: int = 5) -> dict:
             light.append(s)
             light_steps += steps
             tails.append(tail)
+            (Path(tmp) / f"b{i}").mkdir()
+            s, steps = bare_lightning_epoch_s(Path(tmp) / f"b{i}")
+            bare.append(s)
+            bare_steps += steps
     ms = lambda v: round(1000 * v, 2)  # noqa: E731
     return {
         "plain_epoch_s": round(min(plain), 2),
@@ -142,6 +180,12 @@ def fit_overhead(repeats: int = 5) -> dict:
         "lightning_step_ms": {"median": ms(statistics.median(light_steps)), "p90": ms(_p90(light_steps))},
         "step_overhead_ratio": round(statistics.median(light_steps) / statistics.median(plain_steps), 3),
         "lightning_after_last_step_s": round(min(tails), 3),
+        # where the overhead goes: Lightning's own loop (a bare Trainer running the plain loop's step) and what
+        # `dlmnist fit` adds on top of it (its callbacks, logging, checkpoints, the model's training metrics)
+        "bare_lightning_epoch_s": round(min(bare), 2),
+        "lightning_floor_ratio": round(min(bare) / min(plain), 3),
+        "lightning_floor_step_ratio": round(statistics.median(bare_steps) / statistics.median(plain_steps), 3),
+        "dlmnist_over_floor_ratio": round(min(light) / min(bare), 3),
     }
 
 
@@ -437,6 +481,9 @@ def print_table(r: dict) -> None:
         ("augment_epoch_ratio", "<= 1.15", r.get("augment_epoch_ratio")),
         ("step_overhead_ratio (median step)", "", r.get("step_overhead_ratio")),
         ("paired_overhead_ratio (median)", "", r.get("paired_overhead_ratio")),
+        ("lightning_floor_ratio (bare Trainer)", "", r.get("lightning_floor_ratio")),
+        ("lightning_floor_step_ratio (median step)", "", r.get("lightning_floor_step_ratio")),
+        ("dlmnist_over_floor_ratio", "", r.get("dlmnist_over_floor_ratio")),
         ("peak_rss_mb", "<= 1500", r.get("peak_rss_mb")),
         ("cli_startup_s (--help)", "<= 3", r.get("cli_startup_s")),
         ("cli_fit_help_s (fit --help)", "", r.get("cli_fit_help_s")),
