@@ -1,13 +1,20 @@
-"""Speed options selectable from a config: channels-last is tested in test_nn.py, torch.compile here."""
+"""Speed options selectable from a config: channels-last is tested in test_nn.py, torch.compile here; and the
+per-step cost of Lightning's NVML check on a machine without an NVIDIA driver."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from dlmnist.callbacks import Compile
+from dlmnist.utils import lightning_internals
+from dlmnist.utils.lightning_internals import NVML_CHECK, nvidia_driver_present
 
-from .conftest import CONFIGS, run_cli
+from .conftest import CONFIGS, ROOT, run_cli
 
 
 def test_compile_callback_compiles_in_place_and_checkpoints_keep_their_names(fake_data, tmp_path):
@@ -40,3 +47,24 @@ def test_compile_callback_compiles_the_modules_forward_once():
 def test_compile_callback_rejects_an_unknown_backend():
     with pytest.raises(ValueError, match="unknown torch.compile backend 'inductr'; choose one of .*inductor"):
         Compile(backend="inductr")
+
+
+def test_lightnings_nvml_check_goes_only_where_there_is_no_nvidia_driver():
+    """A fresh process: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import (torch then retries loading NVML at
+    every optimizer step on a machine without it); importing dlmnist's models drops it only without a driver."""
+    code = (
+        f"import os, lightning; before = os.environ.get({NVML_CHECK!r}); import dlmnist.models; "
+        f"print(before, os.environ.get({NVML_CHECK!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    before, after = out.stdout.split()
+    assert before == "1"
+    kept = not sys.platform.startswith("linux") or nvidia_driver_present()
+    assert after == ("1" if kept else "None")
+
+
+def test_the_nvml_check_stays_when_a_driver_is_there(monkeypatch):
+    monkeypatch.setenv(NVML_CHECK, "1")
+    monkeypatch.setattr(lightning_internals, "nvidia_driver_present", lambda: True)
+    lightning_internals.drop_nvml_check_without_driver()
+    assert os.environ[NVML_CHECK] == "1"

@@ -6,9 +6,40 @@ loudly when one of these attributes vanishes from the installed Lightning.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from typing import Any, Optional
 
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def nvidia_driver_present() -> bool:
+    """Whether this Linux machine has an NVIDIA driver (its NVML or CUDA driver library loads; neither starts CUDA)."""
+    for name in ("libnvidia-ml.so.1", "libcuda.so.1"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def drop_nvml_check_without_driver() -> None:
+    """Undo Lightning's ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` on a Linux machine with no NVIDIA driver.
+
+    Lightning sets it at import so that ``torch.cuda.is_available()`` asks NVML instead of starting CUDA in a
+    process that may fork. Without a driver torch then tries to load NVML again at every call (about 50 us here),
+    and AdamW calls it every step: 0.2-0.3 ms of a 27 ms configs/cnn.yaml step. With no driver there is no CUDA to
+    keep out of a fork, so the variable goes; with one, or on another system, Lightning's setting stays.
+    """
+    if sys.platform.startswith("linux") and os.environ.get(NVML_CHECK) == "1" and not nvidia_driver_present():
+        del os.environ[NVML_CHECK]
+
+
+drop_nvml_check_without_driver()  # at import: the model base imports this module, so every training runs after it
 
 
 def given_hyperparameters() -> Optional[dict]:
