@@ -139,6 +139,7 @@ def bare_lightning_epoch_s(runs: Path) -> tuple[float, list[float]]:
             return build_optimizer(self, self.net.parameters(), self.net.optim)
 
     torch.manual_seed(42)
+    runs.mkdir(parents=True, exist_ok=True)  # the timer writes here; a Trainer without logger makes no folder
     out = runs / "bare_epoch_time.json"
     trainer = L.Trainer(
         max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -163,7 +164,6 @@ def fit_overhead(repeats: int = 5) -> dict:
             light.append(s)
             light_steps += steps
             tails.append(tail)
-            (Path(tmp) / f"b{i}").mkdir()
             s, steps = bare_lightning_epoch_s(Path(tmp) / f"b{i}")
             bare.append(s)
             bare_steps += steps

@@ -374,7 +374,8 @@ class DLMNISTCLI(LightningCLI):
             callbacks.append(TestMetricsWriter())
         if self.subcommand == "predict":
             callbacks.append(PredictionWriter())
-        elif type(self.model).reconstruction_panels is not Model.reconstruction_panels:  # the base's gives None
+        reconstructs = type(self.model).reconstruction_panels is not Model.reconstruction_panels  # base: None
+        if self.subcommand != "predict" and reconstructs:  # drawn after validation and test epochs
             callbacks.append(ReconstructionGrid())
         if cfg.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH))
