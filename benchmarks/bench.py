@@ -356,7 +356,7 @@ def bf16_step_ratio(steps: int = 20, repeats: int = 5) -> dict:
     thread: how every job of `make experiments` runs (``--jobs 2`` on 2 cores) and the issue's probe. The headline
     is the default CNN's (batch 256); one config of every model family (its own batch size) follows, and the
     default CNN once more with all of torch's threads (a lone `dlmnist fit`), ``bf16_step_ratio_all_threads``."""
-    from dlmnist.utils.hardware import cpu_native_bf16
+    from dlmnist.compat import cpu_native_bf16
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,167 +1,85 @@
-"""Read an experiment config's model exactly as the CLI does, without building Lightning's trainer parser.
+"""The one config resolver: (config files, overrides) -> the resolved config, exactly as ``--print_config`` prints.
 
-A config file may start from another (``config: ../cnn.yaml``, relative to the file) and change single keys
-(``model.init_args.encoder.init_args.channels: [8, 16]``); a sub-module may be given as a file
-(``encoder: encoders/conv_ae.yaml``). These are jsonargparse's own mechanisms: the parser below resolves them.
+Every reader of configs goes through :func:`resolve`: the training commands themselves, their ``--help``, the
+suite's cells, tune, report, summarize and the analysis commands. It runs the ``dlmnist`` LightningCLI's own
+parser (:class:`dlmnist.cli.DLMNISTCLI`) and stops after parsing, so includes (``config: ../cnn.yaml``), dotted
+keys, sub-configs given as files and ``${...}`` interpolations resolve as they do for ``dlmnist fit``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import functools
-import importlib
-import inspect
-import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Union
 
 import lightning as L
 from jsonargparse import ArgumentParser, Namespace
 
+from dlmnist.cli import DLMNISTCLI, Resolved
+from dlmnist.cli.errors import error_reason
+from dlmnist.cli.parser import PARSER_MODE
 from dlmnist.models.base import Model
 
-PARSER_MODE = "omegaconf+"  # after every file and flag: ${...encoder.init_args.latent_dim} interpolations resolved
-CLI_SCALARS = ("seed_everything", "name", "runs_dir", "ckpt_path", "checkpoint_every_n_steps", "optimizer",
-               "lr_scheduler")  # fmt: skip
+Configs = Union[str, Path, Sequence[Union[str, Path]]]
 
 
-@functools.cache
-def _parser() -> ArgumentParser:
-    """``-c`` files with the model resolved; the trainer and data sections are accepted, not checked."""
-    parser = ArgumentParser(exit_on_error=False, parser_mode=PARSER_MODE)
-    parser.add_argument("-c", "--config", action="config")
-    parser.add_subclass_arguments(Model, "model", required=False)
-    for key in ("data", "trainer"):
-        parser.add_argument(f"--{key}", type=Optional[dict], default=None)
-    for key in CLI_SCALARS:
-        parser.add_argument(f"--{key}", type=Any, default="runs" if key == "runs_dir" else None)
-    return parser
+class _Resolver(DLMNISTCLI):
+    resolve_only = True
 
 
-def _resolve(path: str | Path | Sequence[str | Path]) -> Namespace:
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    cfg = _parser().parse_args([x for p in paths for x in ("--config", str(p))])
-    if cfg.get("model") is None:
-        raise ValueError(f"no model: section in {', '.join(map(str, paths))}")
-    return cfg
+def _files(configs: Configs) -> list[str]:
+    paths = [configs] if isinstance(configs, (str, Path)) else list(configs)
+    return [x for p in paths for x in ("-c", str(p))]
 
 
-def model_config(path: str | Path | Sequence[str | Path]) -> dict[str, Any]:
+def resolve(configs: Configs = (), overrides: Sequence[str] = (), command: str = "fit") -> Namespace:
+    """The resolved config of ``dlmnist COMMAND -c FILE ... OVERRIDES``. Raises ValueError with the CLI's short
+    reason when it does not parse."""
+    parser, config = resolve_with_parser(configs, overrides, command)
+    return config[command]
+
+
+def resolve_with_parser(configs: Configs, overrides: Sequence[str], command: str = "fit"):
+    """(the command's parser, the resolved top-level config): :func:`dump` needs the parser."""
+    argv = [command, *_files(configs), *overrides]
+    try:
+        _Resolver(args=argv, parser_kwargs={"exit_on_error": False, "parser_mode": PARSER_MODE})
+    except Resolved as r:
+        return r.parser, r.config
+    except SystemExit as e:  # a parse error the parser printed itself
+        raise ValueError(f"dlmnist {' '.join(argv)}: does not parse (exit {e.code})") from None
+    except Exception as e:  # noqa: BLE001 (jsonargparse's own errors: their reason, one line)
+        raise ValueError(error_reason(e)) from None
+    raise AssertionError("the resolver did not stop after parsing")
+
+
+def dump(configs: Configs = (), overrides: Sequence[str] = (), command: str = "fit") -> str:
+    """The resolved config as YAML: what ``dlmnist COMMAND ... --print_config`` prints."""
+    parser, config = resolve_with_parser(configs, overrides, command)
+    return parser.dump(config[command], skip_none=False)
+
+
+def model_config(configs: Configs, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The resolved ``model`` section (``class_path``, ``init_args``) of one config file, or of several merged in
     order (later files override earlier ones). Raises ValueError when no file gives a model or they do not parse."""
-    return _resolve(path).as_dict()["model"]
+    model = resolve(configs, overrides).get("model")
+    if model is None or model.get("class_path") is None:
+        raise ValueError(f"no model: section in {configs}")
+    return model.as_dict()
 
 
-def model_from_config(path: str | Path | Sequence[str | Path]) -> L.LightningModule:
-    """The model of one config file, or of several merged in order (later files override earlier ones).
-
-    Raises ValueError when no file gives a model, or when the model refuses an argument.
-    """
-    return _parser().instantiate_classes(_resolve(path)).model
-
-
-def error_reason(error: Exception) -> str:
-    """One or two readable lines out of a jsonargparse error: which key, what was given, what is allowed.
-
-    jsonargparse nests its messages (``Parser key "model"`` > ``Problem with given class_path ...`` >
-    ``Parser key "lr"`` > ``Expected a <class 'float'>``) and, for a class argument, lists every Union subtype
-    it tried with a dump of the given value. This walks that tree and keeps the reason: a model's own
-    ValueError message ("latent_dim must be a positive integer..."), ``model.lr: expected float, got 'abc'``,
-    an unknown key with the closest valid name, an unknown class with the classes that exist.
-    Other messages pass as they are.
-    """
-    text = str(error).rstrip()
-    if "Union subtypes" not in text and "Parser key" not in text and "class_path" not in text:
-        return text
-    return _explain(_dedent(text.splitlines()), [], None) or text
+def instantiate_model(model: dict[str, Any]) -> L.LightningModule:
+    """A model from a resolved ``model`` section (of :func:`model_config` or a run's ``config.yaml``)."""
+    parser = ArgumentParser(exit_on_error=False, parser_mode=PARSER_MODE)
+    parser.add_subclass_arguments(Model, "model")
+    return parser.instantiate_classes(parser.parse_object({"model": model})).model
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _dedent(lines: list[str]) -> list[str]:
-    lines = [ln.rstrip() for ln in lines if ln.strip()]
-    cut = min((_indent(ln) for ln in lines), default=0)
-    return [ln[cut:] for ln in lines]
-
-
-def _block(lines: list[str], i: int) -> list[str]:
-    """The lines indented below line ``i``."""
-    out = []
-    for ln in lines[i + 1 :]:
-        if _indent(ln) <= _indent(lines[i]):
-            break
-        out.append(ln)
-    return _dedent(out)
-
-
-def _explain(lines: list[str], keys: list[str], cls: str | None) -> str:
-    if not lines:
-        return ""
-    head = lines[0].strip()
-    where = ".".join(keys)
-    prefix = f"{where}: " if where else ""
-    if m := re.fullmatch(r'Parser key "([^"]+)":?', head):
-        return _explain(_dedent(lines[1:]), [*keys, m.group(1)], cls)
-    if m := re.fullmatch(r"(?:- )?Problem with given class_path '([^']+)':?", head):
-        return _explain(_block(lines, 0), keys, m.group(1))
-    if m := re.fullmatch(r"Option '([^']+)' is not accepted", head):
-        return f"{'.'.join([*keys, m.group(1)])}: " + _unknown_key(m.group(1), cls)
-    if m := re.fullmatch(r"Expected a <class '(?:[\w.]+\.)?(\w+)'>\. Got value: (.*)", head):
-        return f"{prefix}expected {m.group(1)}, got {m.group(2)!r}"
-    if cls and re.match(r"module '[\w.]+' has no attribute|No module named|Import path", head):
-        return f"{'.'.join([*keys, 'class_path'])}: unknown class '{cls}'; " + _known_classes(cls, keys)
-    if head.startswith("Does not validate against any of the Union subtypes"):
-        items = [(i, ln.strip()[2:]) for i, ln in enumerate(lines) if ln.lstrip().startswith("- ")]
-        for i, item in items:  # a class that was tried and refused: its reason
-            if item.startswith("Problem with given class_path"):
-                return _explain([item, *(" " * 2 + ln for ln in _block(lines, i))], keys, cls)
-            if m := re.fullmatch(r"Expected a dot import path string: (.*)", item):
-                return _explain(["Import path", *lines[1:]], keys, m.group(1))
-        own = [item for _, item in items if not item.startswith("Expected a <class")]
-        if own:  # e.g. a ValueError raised by the model
-            return prefix + "\n".join(dict.fromkeys(own))
-        expected = [re.sub(r"Expected a <class '(?:[\w.]+\.)?(\w+)'>", r"\1", t) for _, t in items]
-        given = [ln.strip().removeprefix("Given value:").strip() for ln in lines if "Given value:" in ln]
-        return f"{prefix}expected {' or '.join(expected)}, got {given[-1] if given else '?'!r}"
-    if cls and len(lines) == 1:
-        return f"{prefix}{head} ({cls})"
-    return prefix + "\n".join(ln.strip() for ln in lines[:2])
-
-
-def _unknown_key(name: str, cls: str | None) -> str:
-    """``not a key of Classifier; did you mean 'lr'? keys: ...`` from the class's constructor."""
+def model_from_config(configs: Configs, overrides: Sequence[str] = ()) -> L.LightningModule:
+    """The model of one config file, or of several merged in order (later files override earlier ones), with the
+    command line's ``--model.*`` overrides. Raises ValueError when no file gives a model, or when the model
+    refuses an argument."""
     try:
-        module, _, attr = (cls or "").rpartition(".")
-        signature = inspect.signature(getattr(importlib.import_module(module), attr))
-    except (ImportError, AttributeError, ValueError, TypeError):
-        return "unknown key"
-    params = [p for p in signature.parameters if p not in ("self", "args", "kwargs")]
-    nested = [  # the fields of a dataclass argument: lr -> optim.lr
-        f"{p}.{f.name}"
-        for p in params
-        if dataclasses.is_dataclass(default := signature.parameters[p].default)
-        for f in dataclasses.fields(default)
-    ]
-    last = {c.rsplit(".", 1)[-1]: c for c in nested} | {c: c for c in params}
-    close = difflib.get_close_matches(name, list(last), n=1)
-    hint = f"did you mean '{last[close[0]]}'? " if close else ""
-    return f"unknown key of {cls.rsplit('.', 1)[-1]}; {hint}keys: {', '.join(params)}"
-
-
-def _known_classes(cls: str, keys: list[str]) -> str:
-    """The classes one could have meant: those of ``dlmnist.models`` for ``model``, else of the module named."""
-    module = "dlmnist.models" if keys[-1:] == ["model"] else cls.rpartition(".")[0]
-    try:
-        mod = importlib.import_module(module)
-    except (ImportError, ValueError):
-        return f"no module {module!r}"
-    import torch
-
-    names = getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")])
-    found = sorted(n for n in names if inspect.isclass(c := getattr(mod, n, None)) and issubclass(c, torch.nn.Module)
-                   and n != "Model")  # fmt: skip  (the base of every model is not one to train)
-    return f"{module} has: {', '.join(found)}"
+        return instantiate_model(model_config(configs, overrides))
+    except ValueError as e:
+        raise ValueError(error_reason(e)) from None

@@ -4,7 +4,7 @@ Importing Lightning costs seconds (it pulls in torchmetrics, which imports torch
 scipy.signal), so this module imports nothing but the standard library: the top-level ``dlmnist --help``
 is answered from the table below (also ``dlmnist`` alone), an unknown command or a config file that does not
 exist is refused here, the extra commands import only what they use, and everything else goes to the
-LightningCLI in ``dlmnist.cli``.
+LightningCLI in ``dlmnist.cli``. It imports nothing of the package but the argv reader, a leaf module.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import importlib
 import os
 import sys
 from typing import Any
+
+from dlmnist.argv import config_files
 
 # LightningCLI's own subcommands (tests/test_cli.py checks this list against LightningCLI.subcommands()).
 LIGHTNING_COMMANDS: dict[str, str] = {
@@ -64,13 +66,6 @@ def help_text() -> str:
 def run_extra(name: str, argv: list[str]) -> int:
     module, func = EXTRA_COMMANDS[name][0].split(":")
     return int(getattr(importlib.import_module(module), func)(argv) or 0)
-
-
-def config_files(argv: list[str]) -> list[str]:
-    """The files given with ``-c FILE``, ``--config FILE`` or ``--config=FILE``."""
-    files = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-    files += [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
-    return files
 
 
 def early_error(argv: list[str]) -> str | None:

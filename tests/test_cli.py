@@ -339,13 +339,14 @@ def test_bf16_overlay_falls_back_to_float32_on_a_cpu_without_native_bf16(native,
 
 
 def test_fit_help_leads_with_the_configs_model_and_data(capsys):
+    """The help shows the resolved config's values: the files, their includes and the overrides given."""
     with pytest.raises(SystemExit) as e:
         run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), "--model.optim.lr=0.002", "--help")
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert re.match(r"usage: \S+ fit \[-h\] \[-c CONFIG\]", out)  # the prog is pytest here
     assert out.index("--model.optim.lr") < out.index("--data.batch_size") < out.index("--trainer.max_epochs")
-    assert re.search(r"--model\.optim\.lr LR .*?default: 0\.004\)", out, re.DOTALL)
+    assert re.search(r"--model\.optim\.lr LR .*?default: 0\.002\)", out, re.DOTALL)  # resolved: the override
     assert "--model.encoder.init_args.latent_dim" in out  # the arguments of the encoder the config gives it
 
 
@@ -367,7 +368,7 @@ def test_commands_started_together_never_share_a_run_folder(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
 
-    from dlmnist.cli import _free_subdir, _new_version, _release
+    from dlmnist.runs import free_subdir, new_version, release
 
     start = Barrier(8)
 
@@ -376,13 +377,13 @@ def test_commands_started_together_never_share_a_run_folder(tmp_path):
         return pick()
 
     with ThreadPoolExecutor(8) as pool:
-        subs = list(pool.map(lambda _: together(lambda: _free_subdir(tmp_path / "run", "test")[0]), range(8)))
-        runs = list(pool.map(lambda _: together(lambda: _new_version(tmp_path / "exp")[0].name), range(8)))
+        subs = list(pool.map(lambda _: together(lambda: free_subdir(tmp_path / "run", "test")[0]), range(8)))
+        runs = list(pool.map(lambda _: together(lambda: new_version(tmp_path / "exp")[0].name), range(8)))
     assert sorted(subs) == ["test"] + [f"test-{k}" for k in range(2, 9)]
     assert sorted(runs, key=lambda n: int(n.split("_")[1])) == [f"version_{k}" for k in range(8)]
-    run, made = _new_version(tmp_path / "new" / "exp")  # a command that fails before writing leaves nothing
+    run, made = new_version(tmp_path / "new" / "exp")  # a command that fails before writing leaves nothing
     assert made == [run, run.parent, run.parent.parent]
-    _release(made)
+    release(made)
     assert not (tmp_path / "new").exists()
 
 

@@ -120,24 +120,6 @@ def test_optim_from_a_checkpoint_dict_keeps_the_model_default_for_missing_fields
     assert Optim.of({"lr": 0.1}) == Optim(lr=0.1) and Optim.of(None) == Optim() and Optim.of(Optim(lr=2.0)).lr == 2.0
 
 
-def test_lightning_internals_we_touch_still_exist(tmp_path):
-    from lightning.pytorch.callbacks import TQDMProgressBar
-    from lightning.pytorch.loggers import WandbLogger
-
-    from dlmnist.utils import lightning_internals as li
-
-    assert li.given_hyperparameters() is None  # outside the CLI
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, callbacks=[TQDMProgressBar()])
-    assert hasattr(trainer.fit_loop, "_combined_loader") and li.combined_loader(trainer) is None
-    assert hasattr(trainer.progress_bar_callback, "_train_progress_bar")
-    assert li.logs_this_step(trainer) is True  # outside a loop Lightning writes what is logged
-    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
-    assert hasattr(logger, "_experiment") and li.wandb_run(logger) is None
-    checkpoint = {"loops": {"fit_loop": {"epoch_loop.state_dict": {"_batches_that_stepped": 5}}}}
-    li.uncount_stepped_batch(checkpoint)
-    assert checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 4
-
-
 def test_variant_configs_state_only_what_differs_from_their_base():
     """A config that starts from another (``config: ...``) sets single keys only; the study files start from cnn.yaml
     and resolve to it except for the keys they set."""

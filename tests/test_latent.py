@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dlmnist.analysis.latent import knn_accuracy, latent_metrics, pca_2d, silhouette
+from dlmnist.utils.latent_metrics import knn_accuracy, latent_metrics, pca_2d, silhouette
 
 
 def clusters(distance: float, n: int = 300, dim: int = 2, seed: int = 0):
@@ -100,7 +100,8 @@ def test_latent_of_a_vae_measures_the_posterior_mean_of_z(fake_data, tmp_path, c
 
 def test_curves_command_reads_metrics_csv(tmp_path):
     from dlmnist.analysis.curves import main
-    from dlmnist.utils.curves import epoch_axis, read_metrics
+    from dlmnist.runs import read_metrics
+    from dlmnist.utils.curve_figure import epoch_axis
 
     run = tmp_path / "fewshot" / "version_0"
     run.mkdir(parents=True)

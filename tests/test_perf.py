@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
+from dlmnist import compat
 from dlmnist.callbacks import Compile
-from dlmnist.utils import lightning_internals
-from dlmnist.utils.lightning_internals import NVML_CHECK, nvidia_driver_present
+from dlmnist.compat import NVML_CHECK, nvidia_driver_present
 
 from .conftest import CONFIGS, ROOT, run_cli
 
@@ -65,6 +65,6 @@ def test_lightnings_nvml_check_goes_only_where_there_is_no_nvidia_driver():
 
 def test_the_nvml_check_stays_when_a_driver_is_there(monkeypatch):
     monkeypatch.setenv(NVML_CHECK, "1")
-    monkeypatch.setattr(lightning_internals, "nvidia_driver_present", lambda: True)
-    lightning_internals.drop_nvml_check_without_driver()
+    monkeypatch.setattr(compat, "nvidia_driver_present", lambda: True)
+    compat.drop_nvml_check_without_driver()
     assert os.environ[NVML_CHECK] == "1"

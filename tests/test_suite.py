@@ -13,9 +13,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dlmnist.analysis.walk import spatial_receptive_field, summarize_module
+from dlmnist.cli import call_cli
 from dlmnist.report.build import main as report_main
 from dlmnist.suite.graph import GraphError, load_graph
-from dlmnist.suite.runner import call_cli
 from dlmnist.suite.runner import main as suite_main
 
 from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT

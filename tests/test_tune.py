@@ -8,7 +8,7 @@ import optuna
 import pytest
 import yaml
 
-from dlmnist.suite.runner import call_cli
+from dlmnist.cli import call_cli
 from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.search import main as tune_main
 from dlmnist.tune.spec import load_spec

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dlmnist.utils.curves import read_metrics, read_test, save_curves
+from dlmnist.runs import read_metrics, read_test
+from dlmnist.utils.curve_figure import save_curves
 
 
 def main(argv: list[str]) -> int:

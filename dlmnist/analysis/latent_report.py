@@ -15,10 +15,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from dlmnist.analysis.latent import latent_metrics, pca_2d, scatter_figure, tsne_2d
 from dlmnist.data import MNISTDataModule
 from dlmnist.utils.figures import figure_png
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
+from dlmnist.utils.latent_metrics import latent_metrics, pca_2d, scatter_figure, tsne_2d
 
 COLUMNS = ("latent_dim", "spread", "separation", "ratio", "silhouette", "knn5_accuracy", "linear_probe_accuracy")
 

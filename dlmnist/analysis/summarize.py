@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from dlmnist.analysis.walk import Summary, summarize_module
-from dlmnist.config import error_reason, model_from_config
+from dlmnist.cli.errors import error_reason
+from dlmnist.config import model_from_config
 
 HEADER = ("#", "layer", "type", "output", "params", "receptive field", "jump", "check")
 
@@ -112,9 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--part", help="summarize only this submodule, e.g. encoder (default: the whole model)")
     parser.add_argument("--no_arithmetic", action="store_true", help="leave out the conv arithmetic lines")
-    args = parser.parse_args(argv)
+    parser.epilog = "Any other --key=value is an override, as for dlmnist fit (e.g. --model.head_hidden=[32])."
+    args, overrides = parser.parse_known_args(argv)
+    if stray := [o for o in overrides if not o.startswith("--")]:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
     try:
-        model = model_from_config(args.config)
+        model = model_from_config(args.config, overrides)
     except (ValueError, FileNotFoundError) as e:
         print(f"dlmnist summarize: error: {error_reason(e)}", file=sys.stderr)
         return 2

@@ -10,9 +10,10 @@ from dlmnist.utils.figures import log_figure
 
 class LatentSpace(L.Callback):
     """Collect ``pl_module.codes(x)`` (the encoder's output; a VAE's posterior mean of z) over the test set; then
-    log ``test/latent_<metric>`` (spread, separation, ratio, silhouette, probe accuracies: ``dlmnist.analysis.latent``)
-    and the figure ``test/latent_pca`` (and ``test/latent_tsne`` with ``tsne: true`` and scikit-learn). Opt-in, in a
-    config: ``trainer: {callbacks: [{class_path: dlmnist.callbacks.LatentSpace}]}``."""
+    log ``test/latent_<metric>`` (spread, separation, ratio, silhouette, probe accuracies:
+    ``dlmnist.utils.latent_metrics``) and the figure ``test/latent_pca`` (and ``test/latent_tsne`` with
+    ``tsne: true`` and scikit-learn). Opt-in, in a config:
+    ``trainer: {callbacks: [{class_path: dlmnist.callbacks.LatentSpace}]}``."""
 
     def __init__(self, tsne: bool = False) -> None:
         self.tsne = tsne
@@ -29,7 +30,7 @@ class LatentSpace(L.Callback):
         self._labels.append(y.cpu())
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        from dlmnist.analysis.latent import latent_metrics, pca_2d, scatter_figure, tsne_2d
+        from dlmnist.utils.latent_metrics import latent_metrics, pca_2d, scatter_figure, tsne_2d
 
         if not self._codes:
             return

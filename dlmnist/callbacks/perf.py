@@ -7,6 +7,8 @@ from typing import Literal, Optional
 import lightning as L
 import torch
 
+from dlmnist.compat import is_compiled
+
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
 
@@ -39,5 +41,5 @@ class Compile(L.Callback):
         self.options = {"backend": backend, "mode": mode, "fullgraph": fullgraph, "dynamic": dynamic}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if getattr(pl_module, "_compiled_call_impl", None) is None:  # once, also when fit is followed by test
+        if not is_compiled(pl_module):  # once, also when fit is followed by test
             pl_module.compile(**self.options)

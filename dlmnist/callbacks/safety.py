@@ -24,7 +24,14 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
-from dlmnist.utils.lightning_internals import combined_loader, forget_wandb_run, uncount_stepped_batch, wandb_run
+from dlmnist.compat import (
+    apply_loader_states,
+    combined_loader,
+    forget_wandb_run,
+    step_logged_values,
+    uncount_stepped_batch,
+    wandb_run,
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -84,9 +91,7 @@ class ResumeCheckpoint(Callback):
         # Lightning hands the saved loader state to the loader when it sets the loader up after restoring
         # a checkpoint; a model reading trainer.estimated_stepping_batches in configure_optimizers (one-cycle)
         # sets it up before, and the state is never applied. Apply it now (a no-op once applied).
-        load = getattr(trainer.fit_loop, "_load_combined_loader_states", None)
-        if load is not None:
-            load()
+        apply_loader_states(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step > 0 and not trainer.fast_dev_run:
@@ -136,13 +141,11 @@ class ResumeCheckpoint(Callback):
 def _logged_this_step(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
     """Values the training step logged: those a dlmnist model gave ``log_stage`` (which passes them to ``self.log``
     only at the steps the loggers write), and those logged with ``on_step`` (Lightning's result collection)."""
-    results = getattr(trainer.fit_loop.epoch_loop, "_results", None)
-    step_values = getattr(pl_module, "train_step_values", None)
+    step_values = getattr(pl_module, "train_step_values", None)  # a dlmnist model's; a plain LightningModule has none
     found = {k: float(v) for k, v in step_values().items()} if callable(step_values) else {}
-    for metric in getattr(results, "values", lambda: [])():
-        cache = getattr(metric, "_forward_cache", None)
-        if isinstance(cache, torch.Tensor) and cache.numel() == 1 and metric.meta.fx == "training_step":
-            found[metric.meta.name] = float(cache)
+    for name, value in step_logged_values(trainer).items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            found[name] = float(value)
     return found
 
 

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import BinaryAUROC
 
+from dlmnist.compat import attached_trainer
 from dlmnist.losses import encode_with_jacobian_norm
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
@@ -143,7 +144,8 @@ class AutoEncoder(PretrainedEncoder, Model):
         return panels + [("reconstruction", self(noisy))]
 
     def _held_out_classes(self) -> list[int]:
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        trainer = attached_trainer(self)
+        datamodule = trainer.datamodule if trainer is not None else None
         return list(getattr(datamodule, "exclude_classes", None) or [])
 
     def write_predictions(self, outputs: list[dict[str, torch.Tensor]], folder: Path) -> Path:

@@ -17,8 +17,8 @@ from typing import ClassVar, Literal, Optional
 import lightning as L
 import torch
 
+from dlmnist.compat import attached_trainer, given_hyperparameters, hparams_dicts, logs_this_step
 from dlmnist.models.optim import Optim, build_optimizer
-from dlmnist.utils.lightning_internals import given_hyperparameters, logs_this_step
 
 Stage = Literal["train", "val", "test"]
 
@@ -54,7 +54,7 @@ class Model(L.LightningModule):
         self.save_hyperparameters(ignore=ignore, frame=inspect.currentframe().f_back)
         # an Optim given in Python is kept as a dict, as the CLI gives it: the loggers cannot write a frozen
         # dataclass (Lightning's hparams.yaml), and Optim.of reads the dict back on load_from_checkpoint
-        for hparams in (self._hparams, self._hparams_initial):
+        for hparams in hparams_dicts(self):
             for key, value in hparams.items():
                 if dataclasses.is_dataclass(value) and not isinstance(value, type):
                     hparams[key] = dataclasses.asdict(value)
@@ -89,7 +89,8 @@ class Model(L.LightningModule):
         self._train_last[name] = value
         n = batch_size or 1
         self.add_to_epoch(f"train/{name}_epoch", value * n, n, prog_bar=prog_bar)
-        if self._trainer is not None and logs_this_step(self._trainer):
+        trainer = attached_trainer(self)
+        if trainer is not None and logs_this_step(trainer):
             self.log(f"train/{name}_step", value, on_step=True, on_epoch=False, prog_bar=prog_bar, sync_dist=True)
 
     def train_step_values(self) -> dict[str, torch.Tensor]:

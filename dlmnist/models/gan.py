@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim, build_optimizer
 
@@ -84,7 +85,7 @@ class GAN(Model):
         d_real, d_fake = self(x), self(fake.detach())
         bce = F.binary_cross_entropy_with_logits
         d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
-        training = stage == "train" and self._trainer is not None
+        training = stage == "train" and attached_trainer(self) is not None
         if training:
             opt_g, opt_d = self.optimizers()
             opt_d.zero_grad()

@@ -17,16 +17,17 @@ import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from torch.func import functional_call
 from torchmetrics.classification import MulticlassAccuracy
 
+from dlmnist.compat import train_progress_bar
 from dlmnist.models.base import Stage
 from dlmnist.models.classifier import Classifier
 from dlmnist.models.optim import Optim, build_optimizer, check_positive
 from dlmnist.models.phases import Phase, build_schedule, describe, phase_index
 from dlmnist.nn.layers import Activation, per_layer
-from dlmnist.utils.lightning_internals import train_progress_bar
 
 
 class StackedAutoEncoder(Classifier):
@@ -199,7 +200,8 @@ class StackedAutoEncoder(Classifier):
         if self._announced != i:
             self._announced = i
             rank_zero_info(f"{type(self).__name__}: {phase.label} (epochs {phase.first_epoch}-{phase.last_epoch})")
-        bar = train_progress_bar(self.trainer)
+        bar_callback = self.trainer.progress_bar_callback
+        bar = train_progress_bar(bar_callback) if isinstance(bar_callback, TQDMProgressBar) else None
         if bar is not None:
             bar.set_description(f"Epoch {self.current_epoch} [{phase.label}]")
 

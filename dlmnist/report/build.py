@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, partial, section_table, spread
+from dlmnist.runs import read_json, versions
 from dlmnist.suite.graph import load_graph
-from dlmnist.suite.runs import read_json, versions
-from dlmnist.utils.curves import save_curves
+from dlmnist.utils.curve_figure import save_curves
 from dlmnist.utils.figures import figure_png, pyplot
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
+from dlmnist.config import instantiate_model
 from dlmnist.models.base import Model
-from dlmnist.suite.runs import pick_run, read_json, suite_record
-from dlmnist.utils.curves import read_metrics
+from dlmnist.runs import pick_run, read_json, read_metrics, suite_record
 
 
 @dataclass
@@ -33,16 +33,6 @@ class Experiment:
         return node
 
 
-def build_model(config: dict[str, Any]):
-    """The run's model, built from its config exactly as the CLI does (class_path/init_args)."""
-    import lightning as L
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(L.LightningModule, "model")
-    return parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
-
-
 def load_experiment(runs_dir: Path, name: str) -> Experiment:
     run = pick_run(runs_dir / name)
     if run is None:
@@ -52,7 +42,7 @@ def load_experiment(runs_dir: Path, name: str) -> Experiment:
         name, run, config or {}, suite_record(run), read_json(run / "test_metrics.json"), read_metrics(run)
     )
     try:
-        exp.model = build_model(exp.config)
+        exp.model = instantiate_model(exp.config["model"])
     except Exception as e:  # noqa: BLE001 (e.g. a pretrained-encoder checkpoint that is gone: show the rest)
         print(f"[report] {name}: model not rebuilt from {run / 'config.yaml'} ({type(e).__name__}: {e})")
     return exp

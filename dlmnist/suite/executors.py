@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from dlmnist.compat import slurm_parameters
+
 OWN_KEYS = {"jobs", "threads_per_job", "poll_s"}
 # what submitit's LocalExecutor reads (it accepts any key silently, so unknown ones are refused here); not its
 # tasks_per_node: several local tasks would each run the whole fit (DDP in a local job is Lightning's to start)
@@ -89,9 +91,7 @@ def load_launcher(kind: str, config: str | None, overrides: list[str], jobs: int
     if kind == "local":
         known = LOCAL_KEYS
     else:
-        import submitit
-
-        known = submitit.SlurmExecutor._valid_parameters()  # the sbatch parameters submitit knows
+        known = slurm_parameters()
     unknown = sorted(set(values) - known)
     if unknown:
         raise LauncherError(f"{path}: unknown {kind} launcher setting(s) {unknown}; known: {sorted(known | OWN_KEYS)}")

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlmnist.runs import suite_record, use_folder, write_record
+from dlmnist.suite.cell import call_cli, fit, test
 from dlmnist.suite.graph import Node
-from dlmnist.suite.runner import RunFailed, call_cli, fit, suite_record, test, write_record
 
 JOBS_DIR = "jobs"  # submitit's folder of an experiment: runs/<name>/jobs/<job id>_0_log.{out,err}, pickles
 
@@ -28,7 +29,7 @@ class RunJob:
     key: str
     quick: bool
     runs_dir: str
-    run: str  # the run folder: the one `fit` makes (the next version_<n>), or a fitted run to test
+    run: str  # the run folder: claimed by the suite for `fit` to write into, or a fitted run to test
     fit: bool = True
     threads: int | None = None  # torch.set_num_threads in the job (None: torch's default)
     suite_pid: int | None = None  # local launcher: stop when the suite process that started this job is gone
@@ -56,9 +57,8 @@ class RunJob:
             info["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
         try:
             if self.fit:
-                made = fit(self.node, self.args, self.key, self.quick, Path(self.runs_dir), info)
-                if made != run:
-                    raise RunFailed(f"dlmnist fit wrote {made}, the suite expected {run}: is another suite running?")
+                with use_folder(run):  # the folder the suite claimed for this job
+                    fit(self.node, self.args, self.key, self.quick, info)
             else:  # a fitted run, tested by this job
                 write_record(run, {**suite_record(run), **info})
             _link_logs(run, env)

@@ -1,8 +1,9 @@
 """``dlmnist suite --launcher local|slurm``: every run of the graph as one submitit job (fit, then test).
 
 A run that needs another's run folder is submitted once that run has finished (local), or at once with
-``--dependency=afterok:<job id>`` (SLURM); its arguments name the folder the needed run's fit will make,
-the next ``version_<n>`` (the job checks that it got it). Reuse is the sequential suite's: a run whose
+``--dependency=afterok:<job id>`` (SLURM); its arguments name the folder the needed run's fit writes into:
+the suite claims each job's run folder (:mod:`dlmnist.runs`) before it submits the job, and the job's fit
+writes there; a job that ends without writing anything leaves no folder. Reuse is the sequential suite's: a run whose
 key matches a finished run is not submitted again. A failed job is reported with the last lines of its
 log, what needs it is skipped, the other runs go on. Stopping the suite (Ctrl+C, SIGTERM, SIGHUP)
 cancels the jobs it submitted and waits for their processes to end. The settings: ``executors.py``.
@@ -18,19 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dlmnist import runs
+from dlmnist.suite.cell import node_key
 from dlmnist.suite.executors import Launcher, LauncherError
 from dlmnist.suite.graph import Graph, Node
 from dlmnist.suite.jobs import JOBS_DIR, RunJob
-from dlmnist.suite.runner import node_key
-from dlmnist.suite.runs import find_suite_run, suite_record, versions
 
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
-
-
-def next_version(base: Path) -> Path:
-    """The run folder the next ``dlmnist fit`` of experiment ``base`` makes (what the CLI picks)."""
-    found = versions(base)
-    return base / f"version_{int(found[-1].name.split('_')[1]) + 1 if found else 0}"
 
 
 def log_tail(job, lines: int = LOG_TAIL) -> str:
@@ -159,6 +154,8 @@ def run_graph_jobs(
         _wait_gone(list(inflight.values()), launcher.kind)
         failed += [*inflight, *(n.name for n in pending)]
     finally:
+        for folder in run_dirs.values():  # a claimed folder whose job never wrote into it (cancelled, failed)
+            runs.release([folder])
         for s, h in handlers.items():
             signal.signal(s, h)
     if failed:
@@ -171,13 +168,13 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
     args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
     keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
     forced = any(fnmatch.fnmatch(node.name, pattern) for pattern in force)
-    run = None if forced else find_suite_run(runs_dir / node.name, key)
-    if run is not None and suite_record(run).get("status") == "done":
+    run = None if forced else runs.find_suite_run(runs_dir / node.name, key)
+    if run is not None and runs.suite_record(run).get("status") == "done":
         print(f"[suite] {node.name}: up to date, {run}", flush=True)
         run_dirs[node.name] = run
         return None
     base = runs_dir / node.name
-    target = run if run is not None else next_version(base)
+    target, made = (run, []) if run is not None else runs.new_version(base)
     after = [inflight[d].job_id for d in node.deps if d in inflight]
     job_spec = RunJob(
         node,
@@ -192,7 +189,11 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
         info={"launcher": launcher.kind},
     )
     executor = launcher.make_executor(base / JOBS_DIR, node.name, after, gpus)
-    job = executor.submit(job_spec)
+    try:
+        job = executor.submit(job_spec)
+    except BaseException:
+        runs.release(made)
+        raise
     run_dirs[node.name] = target
     what = f"dlmnist fit {shlex.join(args)}" if run is None else f"dlmnist test on {run}"
     wait = f", after job(s) {', '.join(after)}" if after else ""

@@ -12,108 +12,16 @@ instead, several at a time (``dlmnist.suite.launch``, docs/cluster.md).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fnmatch
-import gc
-import hashlib
-import io
-import json
-import platform
 import shlex
-import signal
 import sys
 import time
 import traceback
-import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-from dlmnist.suite.graph import Graph, Node, load_graph
-from dlmnist.suite.runs import SUITE_FILE, find_suite_run, suite_record, versions
-from dlmnist.utils.files import atomic_write_text
-
-
-class RunFailed(RuntimeError):
-    pass
-
-
-def call_cli(argv: list[str], callbacks: tuple = ()) -> tuple[object, str]:
-    """``dlmnist ARGV`` in this process, with extra trainer ``callbacks``: ``(the CLI object, what it printed)``.
-    Printed output is captured only for ``--print_config``."""
-    from dlmnist.cli import DLMNISTCLI
-
-    out = io.StringIO()
-    capture = contextlib.redirect_stdout(out) if "--print_config" in argv else contextlib.nullcontext()
-    cli, sigint = None, signal.getsignal(signal.SIGINT)
-    try:
-        with capture, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-            cli = DLMNISTCLI(args=argv, trainer_defaults={"callbacks": list(callbacks)})
-    except SystemExit as e:
-        if signal.getsignal(signal.SIGINT) is not sigint:  # Lightning caught Ctrl-C (and now ignores it): stop too
-            signal.signal(signal.SIGINT, sigint)
-            raise KeyboardInterrupt from None
-        if isinstance(e, SIGTERMException):  # Lightning stopped the run on SIGTERM: stop the caller too
-            raise
-        if e.code or "--print_config" not in argv:  # a fit/test that exits, even with code 0, did not finish
-            raise RunFailed(f"dlmnist {argv[0]} exited ({e.code})") from None
-    finally:
-        gc.collect()
-    return cli, out.getvalue()
-
-
-def node_key(fit_args: list[str], dep_keys: list[str], test: str | None) -> str:
-    resolved = call_cli(["fit", *fit_args, "--print_config"])[1]
-    resolved = "\n".join(line for line in resolved.splitlines() if not line.startswith("#"))  # drop the version banner
-    return hashlib.sha256("\n".join([resolved, *dep_keys, f"test={test}"]).encode()).hexdigest()[:16]
-
-
-def write_record(run: Path, record: dict) -> None:
-    atomic_write_text(run / SUITE_FILE, json.dumps(record, indent=2) + "\n")
-
-
-def machine() -> str:
-    import os
-
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
-
-
-def fit(node: Node, args: list[str], key: str, quick: bool, runs_dir: Path, info: dict | None = None) -> Path:
-    base = runs_dir / node.name
-    before = set(versions(base))
-    start = time.perf_counter()
-    call_cli(["fit", *args])
-    seconds = time.perf_counter() - start
-    new = [v for v in versions(base) if v not in before]
-    if not new:
-        raise RunFailed(f"dlmnist fit made no run folder under {base}")
-    record = {
-        "name": node.name,
-        "key": key,
-        "status": "fit",
-        "quick": quick,
-        "fit_command": "dlmnist fit " + shlex.join(args),
-        "fit_seconds": round(seconds, 1),
-        "machine": machine(),
-        **(info or {}),
-    }
-    write_record(new[-1], record)
-    return new[-1]
-
-
-def test(node: Node, run: Path, args: list[str]) -> None:
-    argv = [*args, f"--ckpt_path={run / 'checkpoints' / f'{node.test}.ckpt'}"]
-    start = time.perf_counter()
-    call_cli(["test", *argv])
-    record = suite_record(run)
-    record.update(test_command="dlmnist test " + shlex.join(argv), test_seconds=round(time.perf_counter() - start, 1))
-    record.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    write_record(run, record)
+from dlmnist.runs import find_suite_run, suite_record, write_record
+from dlmnist.suite.cell import fit, node_key, test
+from dlmnist.suite.graph import Graph, load_graph
 
 
 def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False) -> int:
@@ -139,7 +47,7 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
             else:
                 if run is None:
                     print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
-                    run = fit(node, args, key, quick, runs_dir)
+                    run = fit(node, args, key, quick)
                 if node.test:
                     print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
                     test(node, run, args)

@@ -25,8 +25,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dlmnist.suite.runner import call_cli
-from dlmnist.suite.runs import read_json
+from dlmnist.cli import call_cli
+from dlmnist.runs import read_json
 from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.spec import SearchSpec, load_spec
 from dlmnist.utils.files import atomic_write_text

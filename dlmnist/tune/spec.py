@@ -69,7 +69,7 @@ class SearchSpec:
         """``(metric, "max"|"min")``: the ``monitor`` of the config's model class (what best.ckpt is chosen by)."""
         from dlmnist.config import model_config  # the configs as the CLI resolves them (includes, dotted keys)
 
-        module, cls = model_config(self.config)["class_path"].rsplit(".", 1)
+        module, cls = model_config(self.config, as_args(self.args))["class_path"].rsplit(".", 1)
         return getattr(importlib.import_module(module), cls).monitor  # declared by dlmnist.models.Model
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import lightning as L
 
+Metrics = dict[str, list[tuple[int, int, float]]]  # metrics.csv: column -> [(epoch, step, value), ...]
+
 
 def run_dir(trainer: L.Trainer) -> Path:
     """The run folder (``runs/<name>/version_<n>``): the CLI sets it as the trainer's default_root_dir."""

@@ -1,45 +1,21 @@
 """``dlmnist fit -c CONFIG --help``: the model's and the data's arguments first, Lightning's trainer flags after.
 
 LightningCLI's help lists the Trainer's ~90 flags first and shows a subclass-mode model only as
-``--model.help CLASS``. Here the help of a training command starts with the arguments of the model class the
-given config (and ``--model.class_path``) selects, each with the value that config gives it, including the
-arguments of the modules it receives (``--model.encoder.init_args.*``), then the data module's, then the
-rest of LightningCLI's help unchanged.
+``--model.help CLASS``. Here the help of a training command starts with the arguments of the model class that
+the resolved config selects (the same resolution as ``--print_config``), each with the value that config gives
+it, including the arguments of the modules it receives (``--model.encoder.init_args.*``), then the data
+module's, then the rest of LightningCLI's help unchanged.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-import yaml
 from jsonargparse import ArgumentParser
 
 SECTION = re.compile(r"\n\n(?=\S)")  # argparse help: sections start at an unindented line after a blank line
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        same_class = isinstance(value, dict) and isinstance(out.get(key), dict)
-        if same_class and value.get("class_path", out[key].get("class_path")) != out[key].get("class_path"):
-            same_class = False  # another class: its arguments start afresh
-        out[key] = _merge(out[key], value) if same_class else value
-    return out
-
-
-def given_model(args: list[str]) -> dict[str, Any]:
-    """The ``model:`` section the given ``-c`` files and ``--model.class_path`` overrides select."""
-    model: dict[str, Any] = {}
-    for flag, value in zip(args, args[1:]):
-        if flag in ("-c", "--config") and Path(value).is_file():
-            model = _merge(model, (yaml.safe_load(Path(value).read_text()) or {}).get("model") or {})
-    for arg in args:
-        if m := re.fullmatch(r"--model(?:\.class_path)?=([\w.]+)", arg):
-            model = _merge(model, {"class_path": m.group(1)})
-    return model
 
 
 def _import(path: str):
@@ -51,10 +27,9 @@ def _flat(prefix: str, values: dict[str, Any], nested: set[str]) -> dict[str, An
     return {f"{prefix}.{k}": v for k, v in values.items() if k not in nested}
 
 
-def model_help(args: list[str]) -> str:
-    """The help of the selected model class, with the config's values as defaults ("" if none is selected)."""
-    model = given_model(args)
-    if not isinstance(model.get("class_path"), str):
+def model_help(model: Optional[dict[str, Any]]) -> str:
+    """The help of the resolved model's class, with the config's values as defaults ("" if none is selected)."""
+    if not model or not isinstance(model.get("class_path"), str):
         return ""
     try:
         cls = _import(model["class_path"])
@@ -81,7 +56,7 @@ def model_help(args: list[str]) -> str:
     return "\n\n".join([head, *sections]).rstrip()
 
 
-def reorder(text: str, args: list[str], usage: str) -> str:
+def reorder(text: str, model: Optional[dict[str, Any]], usage: str) -> str:
     """LightningCLI's subcommand help with the model's arguments, then the data's, then the rest."""
     sections = SECTION.split(text.rstrip())
     description = [s for s in sections[1:2] if not s.lstrip().startswith("-") and ":\n" not in s]
@@ -89,6 +64,6 @@ def reorder(text: str, args: list[str], usage: str) -> str:
     data = [s for s in rest if "\n  --data." in s]
     trainer = [s for s in rest if "\n  --trainer." in s]
     others = [s for s in rest if s not in data and s not in trainer]
-    model = [m] if (m := model_help(args)) else []
+    model = [m] if (m := model_help(model)) else []
     trainer = [f"Lightning's Trainer (--trainer.*):\n{s.split(chr(10), 1)[1]}" for s in trainer]
     return "\n\n".join([usage.rstrip(), *description, *model, *data, *others, *trainer]) + "\n"

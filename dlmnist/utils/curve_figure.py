@@ -1,4 +1,4 @@
-"""Training curves of run folders: the one reader of ``metrics.csv`` and the one plotter.
+"""Training curves of run folders: the one plotter (the runs are read by :mod:`dlmnist.runs`).
 
 Used by ``dlmnist fit`` (``figures/curves.png`` in the run folder), ``dlmnist curves RUN... --out FILE.png``
 and ``dlmnist report``. One panel per metric (loss first); the x axis is in epochs: a value logged at the end
@@ -9,50 +9,16 @@ stars after the last epoch. Several runs: one colour per run, line style per sta
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from pathlib import Path
 
 from dlmnist.utils.figures import figure_png, pyplot
-from dlmnist.utils.files import atomic_write_bytes
+from dlmnist.utils.files import Metrics, atomic_write_bytes
 
-Metrics = dict[str, list[tuple[int, int, float]]]  # column -> [(epoch, step, value), ...]
 STAGES = ("train", "val", "test")
 COLUMN = re.compile(r"^(train|val|test)/(.+?)(_step|_epoch)?$")  # train/loss_step -> (train, loss, _step)
 STAGE_COLOR = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 STAGE_STYLE = {"train": ":", "val": "-", "test": ""}
-
-
-def read_metrics(run: Path, name: str = "metrics.csv") -> Metrics:
-    """``run/metrics.csv`` as ``{column: [(epoch, step, value), ...]}`` for every numeric, non-empty cell."""
-    path = Path(run) / name
-    columns: Metrics = {}
-    if not path.is_file():
-        return columns
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                epoch, step = int(float(row.get("epoch") or 0)), int(float(row.get("step") or 0))
-            except ValueError:
-                continue
-            for key, cell in row.items():
-                if key in ("epoch", "step") or cell in ("", None):
-                    continue
-                try:
-                    columns.setdefault(key, []).append((epoch, step, float(cell)))
-                except ValueError:
-                    pass
-    return columns
-
-
-def read_test(run: Path) -> dict[str, float]:
-    """The numbers of ``run/test_metrics.json`` ({} when there is none)."""
-    try:
-        data = json.loads((Path(run) / "test_metrics.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: float(v) for k, v in data.items() if k.startswith("test/") and isinstance(v, (int, float))}
 
 
 def group_columns(metrics: Metrics) -> dict[str, dict[str, str]]:
@@ -124,10 +90,6 @@ def curves_figure(runs: list[tuple[str, Metrics, dict[str, float]]], title: str 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def run_curves(run: Path, label: str = "", metrics_file: str = "metrics.csv") -> tuple[str, Metrics, dict]:
-    return label, read_metrics(run, metrics_file), read_test(run)
 
 
 def save_curves(runs: list[tuple[str, Metrics, dict[str, float]]], path: Path, title: str = "") -> Path | None:
