@@ -146,6 +146,28 @@ def test_corrupted_mnist_file_fails_its_checksum(tmp_path):
         ensure_files(tmp_path, "mnist")
 
 
+def test_a_verified_file_is_hashed_once_and_again_when_it_changes(mnist_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from dlmnist.data import sources
+
+    folder = tmp_path / "mnist"
+    shutil.copytree(mnist_dir / "mnist", folder, ignore=shutil.ignore_patterns(".*"))
+    hashed = []
+    real = sources.sha256
+    monkeypatch.setattr(sources, "sha256", lambda p: hashed.append(p.name) or real(p))
+    ensure_files(tmp_path, "mnist", download=False)
+    assert sorted(hashed) == sorted(sources.FILES)  # the first look hashes each file
+    ensure_files(tmp_path, "mnist", download=False)
+    assert len(hashed) == 4  # the second finds the digests of the same files
+    data = bytearray((folder / TRAIN_IMAGES).read_bytes())
+    data[-1] ^= 0xFF  # one pixel changed in place: same size, same inode, a new modification time
+    (folder / TRAIN_IMAGES).write_bytes(bytes(data))
+    with pytest.raises(DataError, match="corrupted"):
+        ensure_files(tmp_path, "mnist", download=False)
+    assert hashed[4:] == [TRAIN_IMAGES]
+
+
 def test_gz_files_are_decompressed_and_verified(tmp_path):
     import gzip
 
