@@ -11,23 +11,9 @@ import pytest
 import torch
 import yaml
 
-from .conftest import CONFIGS, EXPERIMENT_CONFIGS, OVERLAY_CONFIGS, ROOT, config_id, run_cli
+from .conftest import CONFIGS, OVERLAY_CONFIGS, ROOT, config_id, run_cli
 
 NEEDS_GPU = {"gpu.yaml"}
-
-
-@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
-def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path, prerequisite_runs):
-    # a config that starts from another experiment's checkpoint gets a short run of that experiment first
-    run_cli(
-        "fit",
-        "-c",
-        str(config),
-        *prerequisite_runs(config),
-        "--trainer.fast_dev_run=true",
-        f"--data.data_dir={mnist_dir}",
-        f"--runs_dir={tmp_path}",
-    )
 
 
 def starts_several_processes(overlay) -> bool:
