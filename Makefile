@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 CONFIG ?= configs/cnn.yaml
 DATA   ?= data
 SEARCH ?= configs/search/cnn.yaml
+TEST_WORKERS ?= 2
 
-.PHONY: install data data-fashion test lint train bench experiments experiments-quick report tune
+.PHONY: install data data-fashion test test-fast lint train bench experiments experiments-quick report tune
 
 install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev extras, then MNIST
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +23,11 @@ data-fashion:  ## Fashion-MNIST into data/fashion_mnist (torchvision, else Debia
 	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(BIN)/python -m dlmnist.data --data_dir $(DATA) --dataset fashion_mnist
 
-test: lint  ## lint, then every test (slow ones included)
-	$(BIN)/pytest -q
+test: lint  ## lint, then every test (both lanes), TEST_WORKERS processes
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
+
+test-fast:  ## the unit lane: no training, no extra processes
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint:
 	$(BIN)/ruff check dlmnist tests benchmarks

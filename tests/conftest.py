@@ -110,3 +110,15 @@ def prerequisite_runs(tmp_path_factory, mnist_dir):
         return args
 
     return overrides
+
+
+# fixtures of the tests that train: on the real MNIST files, or a Trainer on the small fake data set
+TRAINS = {"mnist_dir", "prerequisite_runs", "fake_data"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast lane (``make test-fast``: ``-m "not slow"``) leaves out the tests that train (found by the data
+    fixtures they use) and those marked slow by hand (processes, launchers); ``make test`` runs both lanes."""
+    for item in items:
+        if TRAINS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -49,6 +49,7 @@ def test_compile_callback_rejects_an_unknown_backend():
         Compile(backend="inductr")
 
 
+@pytest.mark.slow  # starts fresh Python processes
 def test_lightnings_nvml_check_goes_only_where_there_is_no_nvidia_driver():
     """A fresh process: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import (torch then retries loading NVML at
     every optimizer step on a machine without it); importing dlmnist's models drops it only without a driver."""
