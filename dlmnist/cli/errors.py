@@ -109,6 +109,6 @@ def _known_classes(cls: str, keys: list[str]) -> str:
     import torch
 
     names = getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")])
-    found = sorted(n for n in names if inspect.isclass(c := getattr(mod, n, None)) and issubclass(c, torch.nn.Module)
-                   and n != "Model")  # fmt: skip  (the base of every model is not one to train)
+    classes = [n for n in names if inspect.isclass(c := getattr(mod, n, None)) and issubclass(c, torch.nn.Module)]
+    found = sorted(n for n in classes if n != "Model")  # the base of every model is not one to train
     return f"{module} has: {', '.join(found)}"
