@@ -71,6 +71,9 @@ def test_graph_orders_by_references_and_substitutes_run_folders(tmp_path):
         ({"a": {"config": "a.yaml", "args": {"x": "{nope}/best.ckpt"}}}, "unknown experiment 'nope'"),
         ({"a": {"cfg": "a.yaml"}}, "needs `config`"),
         ({"a": {"config": "a.yaml", "test": "worst"}}, "test must be"),
+        ({"a": {"config": "a.yaml", "vary": {"x": [1, 2]}}}, "vary must be"),
+        ({"a": {"config": "a.yaml", "vary": {"x": {"1": 1}, "y": {"1": 1}}}}, "vary must be"),
+        ({"a": {"config": "a.yaml", "vary": {"x": {"b": 1}}}, "a_b": {"config": "b.yaml"}}, "already exists"),
     ],
 )
 def test_bad_graphs_are_refused_naming_the_problem(experiments, message, tmp_path):
@@ -195,6 +198,28 @@ def test_seeds_make_one_experiment_per_seed_and_follow_seeded_references(tmp_pat
     graph.write_text(yaml.safe_dump({"experiments": {"x": {"config": "configs/cnn.yaml", "seeds": "1"}}}))
     with pytest.raises(GraphError, match="seeds must be a list of integers"):
         load_graph(graph)
+
+
+def test_vary_makes_one_experiment_per_value_of_one_key(tmp_path):
+    graph = tmp_path / "suite.yaml"
+    graph.write_text(yaml.safe_dump({"experiments": {
+        "held_out": {"config": "configs/ae_anomaly.yaml", "args": {"trainer.max_epochs": 2}, "test": "last",
+                     "seeds": [1, 2], "vary": {"data.exclude_classes": {"d0": [0], "d1": [1]}}},
+        "after": {"config": "configs/cnn.yaml", "args": {"x": "{held_out_d1}/best.ckpt"}},
+    }}, sort_keys=False))  # fmt: skip
+    g = load_graph(graph)
+    assert list(g.nodes) == ["held_out_d0", "held_out_d0_s2", "held_out_d1", "held_out_d1_s2", "after"]
+    assert g.nodes["held_out_d1_s2"].args == {"trainer.max_epochs": 2, "data.exclude_classes": [1],
+                                              "seed_everything": 2, "data.seed": 2}  # fmt: skip
+    assert g.nodes["held_out_d0"].test == "last" and g.nodes["after"].deps == ["held_out_d1"]
+    assert g.families["held_out_d0"] == ["held_out_d0", "held_out_d0_s2"]
+    assert len(load_graph(graph, quick=True).nodes) == 3
+
+    suite = load_graph(SUITE)  # the leave-one-digit-out study: one entry, ten experiments, as the CLI reads them
+    assert "ae_anomaly" not in suite.nodes
+    for d in range(10):
+        assert suite.nodes[f"ae_anomaly_d{d}"].fit_args({}, None) == [
+            "-c", "configs/ae_anomaly.yaml", f"--name=ae_anomaly_d{d}", f"--data.exclude_classes=[{d}]"]  # fmt: skip
 
 
 def test_the_report_shows_the_seeds_of_an_experiment_as_mean_and_standard_deviation(tmp_path):

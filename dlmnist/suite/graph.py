@@ -13,6 +13,11 @@ run (``{ae_conv}`` -> ``{ae_conv_s2}``). The report shows such a family as one r
 A grid declares a study once: ``grids: {labels: {rows: {method: entry}, columns: {budget: args}, seeds: [...]}}``
 makes the experiment ``labels_<method>_<budget>`` of every row and column, the row's entry with the column's
 arguments on top (and the grid's seeds); a report section with ``grid: labels`` shows it as one table.
+
+An axis varies one key of an entry: ``name: {config: ..., vary: {data.exclude_classes: {d0: [0], d1: [1]}}}``
+makes the experiments ``name_d0`` and ``name_d1``, the entry with ``--data.exclude_classes=[0]`` (``[1]``) on top
+of its arguments; ``name`` itself is no experiment. The rest of the entry (seeds, quick, test, needs) is every
+variant's.
 """
 
 from __future__ import annotations
@@ -119,11 +124,12 @@ def load_graph(path: str | Path, quick: bool = False) -> Graph:
     nodes = {}
     entries = dict(raw.get("experiments") or {})
     grids = {name: expand_grid(path, name, grid or {}, entries) for name, grid in (raw.get("grids") or {}).items()}
+    entries = expand_axes(path, entries)
     for name, entry in entries.items():
         entry = entry or {}
         bad = set(entry) - NODE_KEYS
         if bad or "config" not in entry:
-            raise GraphError(f"{path}: experiment {name!r}: needs `config`, allows only {sorted(NODE_KEYS)}")
+            raise GraphError(f"{path}: experiment {name!r}: needs `config`, allows only {sorted(NODE_KEYS | {'vary'})}")
         test = entry.get("test", "best")
         if test not in ("best", "last", False, None):
             raise GraphError(f"{path}: experiment {name!r}: test must be best, last or false, got {test!r}")
@@ -175,3 +181,24 @@ def expand_grid(path: str | Path, name: str, grid: dict[str, Any], entries: dict
             entries[experiment] = cell
             cells.setdefault(row, {})[column] = experiment
     return cells
+
+
+def expand_axes(path: str | Path, entries: dict[str, Any]) -> dict[str, Any]:
+    """``entries`` with every entry that has ``vary: {key: {suffix: value}}`` replaced, in place, by one entry
+    ``<name>_<suffix>`` per value, the entry's arguments with ``key: value`` on top."""
+    out: dict[str, Any] = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or "vary" not in entry:
+            out[name] = entry
+            continue
+        entry = dict(entry)
+        axis = entry.pop("vary")
+        [(key, values)] = axis.items() if isinstance(axis, dict) and len(axis) == 1 else [(None, None)]
+        if not isinstance(values, dict) or not values:
+            raise GraphError(f"{path}: experiment {name!r}: vary must be {{key: {{suffix: value, ...}}}}, got {axis!r}")
+        for suffix, value in values.items():
+            variant = f"{name}_{suffix}"
+            if variant in entries or variant in out:
+                raise GraphError(f"{path}: experiment {name!r} varies into {variant!r}, which already exists")
+            out[variant] = {**entry, "args": {**(entry.get("args") or {}), key: value}}
+    return out
