@@ -8,6 +8,7 @@ keys, sub-configs given as files and ``${...}`` interpolations resolve as they d
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
@@ -43,7 +44,9 @@ def resolve_with_parser(configs: Configs, overrides: Sequence[str], command: str
     """(the command's parser, the resolved top-level config): :func:`dump` needs the parser."""
     argv = [command, *_files(configs), *overrides]
     try:
-        _Resolver(args=argv, parser_kwargs={"exit_on_error": False, "parser_mode": PARSER_MODE})
+        with warnings.catch_warnings():  # "args ... intended to run from within Python": that is what this is
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            _Resolver(args=argv, parser_kwargs={"exit_on_error": False, "parser_mode": PARSER_MODE})
     except Resolved as r:
         return r.parser, r.config
     except SystemExit as e:  # a parse error the parser printed itself
