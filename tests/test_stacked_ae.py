@@ -32,7 +32,7 @@ def test_schedule_labels_epochs_and_scratch_budget():
     "kwargs, message",
     [
         ({"pretrain_epochs": [1, 1]}, "pretrain_epochs has 2 entries but there are 3 layers"),
-        ({"pretrain_epochs": 0}, "pretrain_epochs must be positive"),
+        ({"pretrain_epochs": 0}, "pretrain_epochs must be a positive integer"),
         ({"corruption": 1.0}, "corruption"),
         ({"finetune_epochs": 0, "pretrain": False}, "finetune_epochs"),
         ({"head_lr": 0}, "head_lr"),
