@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
+from dlmnist.data.sources import MNIST_MEAN, MNIST_STD
 from dlmnist.models import GAN, Classifier
 from dlmnist.utils.files import atomic_write_text
-
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # how configs/cnn.yaml's data module standardises its inputs
 
 
 def class_probabilities_score(p: torch.Tensor) -> tuple[float, int]:
