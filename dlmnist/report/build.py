@@ -21,6 +21,7 @@ from dlmnist.suite.graph import load_graph
 from dlmnist.utils.curve_figure import save_curves
 from dlmnist.utils.figures import figure_png, pyplot
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
+from dlmnist.utils.stats import mean_std
 
 
 def experiment_names(runs_dir: Path, graph_names: list[str]) -> list[str]:
@@ -121,9 +122,7 @@ class Report:
                 values = [float(e.test[metric]) for e in ran if isinstance(e.test.get(metric), (int, float))]
                 out.append(f"{spread(values)} (n={len(values)})" if values else "not run")
                 if values:
-                    mean = sum(values) / len(values)
-                    std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
-                    points.setdefault(row, []).append((labels_of(ran[0]), mean, std))
+                    points.setdefault(row, []).append((labels_of(ran[0]), *mean_std(values)))
             lines.append(f"| {row} | " + " | ".join(out) + " |")
         lines.append("")
         if points:
