@@ -144,7 +144,7 @@ def bare_lightning_epoch_s(runs: Path) -> tuple[float, list[float]]:
     trainer = L.Trainer(
         max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[EpochTimer(str(out))], default_root_dir=runs,
-    )  # fmt: skip
+    )
     trainer.fit(Bare(model_from_config(CNN)), MNISTDataModule(data_dir=str(DATA), **_data_args()))
     r = json.loads(out.read_text())
     return r["epoch_s"], r["steps_s"]
@@ -303,7 +303,7 @@ def compute_floor(config: Path, runs: list[dict]) -> dict:
         a @ a
     gflops = 3 * 2 * n**3 / (time.perf_counter() - t) / 1e9
     epochs = max((r["history"][[h[2] >= 0.99 for h in r["history"]].index(True)][0] for r in runs
-                  if any(h[2] >= 0.99 for h in r["history"])), default=None)  # fmt: skip
+                  if any(h[2] >= 0.99 for h in r["history"])), default=None)
     images = 48000 * (epochs or 0)
     return {
         "fast_train_gflop_per_epoch": round(flops * 48000 / 1e9, 1),
@@ -438,7 +438,7 @@ def cli_startup() -> dict:
 
 
 PARTS = {"data": data_throughput, "overhead": fit_overhead, "augment": augment_cost, "bf16": bf16_step_ratio,
-         "t99": None, "rss": peak_rss_mb, "startup": cli_startup}  # fmt: skip
+         "t99": None, "rss": peak_rss_mb, "startup": cli_startup}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,7 @@ def test_receptive_field_of_the_1024_stack():
     torch_stack = nn.Sequential(
         nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, 2, 2), nn.MaxPool2d(2),
         nn.Conv2d(1, 1, 7, padding=3, dilation=2),
-    )  # fmt: skip
+    )
     assert torch_stack(torch.zeros(1, 1, 1024, 1024)).shape[-2:] == (122, 122)
 
 

@@ -314,11 +314,11 @@ def test_a_decoder_latent_dim_given_against_the_encoders_is_a_clear_error(tmp_pa
 
 @pytest.mark.parametrize("native, precision", [("1", "bf16-mixed"), ("0", "32-true")])
 def test_bf16_overlay_falls_back_to_float32_on_a_cpu_without_native_bf16(native, precision, mnist_dir, tmp_path,
-                                                                          monkeypatch, capsys):  # fmt: skip
+                                                                          monkeypatch, capsys):
     monkeypatch.setenv("DLMNIST_CPU_BF16", native)  # what /proc/cpuinfo would say on the other kind of CPU
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(CONFIGS / "trainer" / "cpu_bf16.yaml")]
     run_cli("fit", *args, f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}", "--trainer.max_steps=2",
-            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")  # fmt: skip
+            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")
     saved = yaml.safe_load((tmp_path / "cnn" / "version_0" / "config.yaml").read_text())["trainer"]["precision"]
     said = [line for line in capsys.readouterr().err.splitlines() if "no native bf16" in line]
     assert saved == precision and len(said) == (native == "0")

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clf = Classifier.load_from_checkpoint(args.classifier, map_location="cpu")
     score, coverage = classifier_score(gan, clf, args.samples, args.seed)
     result = {"classifier_score": score, "class_coverage": coverage, "samples": args.samples,
-              "classifier": str(args.classifier)}  # fmt: skip
+              "classifier": str(args.classifier)}
     text = json.dumps(result, indent=2)
     atomic_write_text(Path(args.gan).resolve().parent.parent / "classifier_score.json", text + "\n")
     print(text)

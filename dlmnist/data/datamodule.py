@@ -139,7 +139,7 @@ class MNISTDataModule(L.LightningDataModule):
             self._device_data = {
                 name: (x.to(device), y.to(device))
                 for name, x, y in (("train", images[train_idx], self.train_y), ("val", images[val_idx], self.val_y),
-                                   ("test", test_images, self.test_y))  # fmt: skip
+                                   ("test", test_images, self.test_y))
             }
         self._loaded = True
         if stage in ("fit", None) and self.augment is not None:
@@ -180,7 +180,7 @@ class MNISTDataModule(L.LightningDataModule):
         if self._device_data is not None:
             (x, y), convert = self._device_data[split], self._to_float
         return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world,
-                             augment=self.augment if split == "train" else None, convert=convert)  # fmt: skip
+                             augment=self.augment if split == "train" else None, convert=convert)
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._rank_world()

@@ -179,9 +179,9 @@ class Report:
         for spec in graph.sections:
             body += self.section(spec, names)
         sectioned = {m for spec in graph.sections for n in match(spec.get("experiments", []), names)
-                     for m in self.family.get(n, [n])}  # fmt: skip
+                     for m in self.family.get(n, [n])}
         sectioned |= {m for cells in graph.grids.values() for row in cells.values() for n in row.values()
-                      for m in self.family.get(n, [n])}  # fmt: skip
+                      for m in self.family.get(n, [n])}
         others = [n for n in names if n not in sectioned]
         if others:
             body += self.section({"title": "Other experiments", "experiments": others}, names)
@@ -213,7 +213,7 @@ def grid_figure(points: dict[str, list[tuple[float, float, float]]], metric: str
     for row, pts in points.items():
         pts = sorted(pts)
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                    label=row)  # fmt: skip
+                    label=row)
     ax.set(xscale="log", xlabel="labelled training images", ylabel=metric, title=f"{metric} by number of labels")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
