@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from dlmnist.analysis.conv import Layer, conv_out, conv_params, conv_transpose_out, receptive_fields
+from dlmnist.analysis.conv_arithmetic import Layer, conv_out, conv_params, conv_transpose_out, receptive_fields
 from dlmnist.reference import Conv2d as NumpyConv2d
 from dlmnist.reference.jacobian import (
     adjoint_gap,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dlmnist.nn import MultiHeadSelfAttention, PatchEmbedding, VisionTransformer
-from dlmnist.nn.attention import scaled_dot_product_attention
-from dlmnist.reference.attention import self_attention_numpy, self_attention_torch
+from dlmnist.nn.self_attention import scaled_dot_product_attention
+from dlmnist.reference.attention_by_hand import self_attention_numpy, self_attention_torch
 
 
 def test_numpy_and_torch_self_attention_agree():

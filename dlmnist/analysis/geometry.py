@@ -1,7 +1,7 @@
 """What one torch layer does to a tensor's shape and to the receptive field, computed from its settings.
 
 ``predict(module, in_shape)`` gives a :class:`Prediction`: the output shape (without the batch dimension)
-from the conv arithmetic of :mod:`dlmnist.analysis.conv`, how the receptive field changes, and the
+from the conv arithmetic of :mod:`dlmnist.analysis.conv_arithmetic`, how the receptive field changes, and the
 arithmetic written out. Layer types it does not know give ``shape=None`` (the caller then takes the shape
 from the forward pass and stops tracking the receptive field).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from dlmnist.analysis.conv import Layer, conv_out, conv_out_formula, conv_params_formula, conv_transpose_out
+from dlmnist.analysis.conv_arithmetic import Layer, conv_out, conv_out_formula, conv_params_formula, conv_transpose_out
 
 Shape = tuple[int, ...]
 

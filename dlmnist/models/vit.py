@@ -14,7 +14,7 @@ import torch
 from dlmnist.models.classifier import Classifier
 from dlmnist.models.optim import Optim
 from dlmnist.nn.layers import Activation
-from dlmnist.nn.vit import Pool, VisionTransformer
+from dlmnist.nn.transformer import Pool, VisionTransformer
 from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveInt, check
 from dlmnist.utils.figures import log_figure
 from dlmnist.utils.latent_figures import attention_figure

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dlmnist.nn.conv import conv_out
+from dlmnist.nn.conv_encoder import conv_out
 from dlmnist.utils.checks import NonNegativeInt, PositiveInt, check
 
 __all__ = [

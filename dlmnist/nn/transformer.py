@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.attention import MultiHeadSelfAttention
+from dlmnist.nn.self_attention import MultiHeadSelfAttention
 from dlmnist.utils.checks import Fraction, PositiveInt, check
 
 Pool = Literal["cls", "mean"]
