@@ -51,7 +51,7 @@ def _step_ms(config: Path, steps: int, repeats: int) -> tuple[float, float]:
 
 def bf16_step_ratio(steps: int = 20, repeats: int = 5) -> dict:
     """float32 time / bf16-autocast time of a training step, each best of ``repeats`` interleaved runs, with one
-    thread: how every job of `make experiments` runs (``--jobs 2`` on 2 cores) and the issue's probe. The headline
+    thread: how every job of `make experiments` runs (``--jobs 2`` on 2 cores). The headline
     is the default CNN's (batch 256); one config of every model family (its own batch size) follows, and the
     default CNN once more with all of torch's threads (a lone `dlmnist fit`), ``bf16_step_ratio_all_threads``."""
     from dlmnist.compat import cpu_native_bf16

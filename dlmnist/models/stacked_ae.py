@@ -53,7 +53,7 @@ class StackedAutoEncoder(Classifier):
     """
 
     # No metric picks the checkpoint: the result is the model at the end of the schedule, and val/acc of different
-    # phases is not comparable. It also keeps last.ckpt current: Lightning 2.6 rewrites last.ckpt only when a
+    # phases is not comparable. It also keeps last.ckpt current: Lightning rewrites last.ckpt only when a
     # monitored metric improves, which would make `--ckpt_path last` resume from a stale epoch.
     monitor = (None, "max")  # best.ckpt = last.ckpt = the newest epoch
 
