@@ -12,9 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlmnist.data.sources import FILES
-
-MEAN, STD = 0.1307, 0.3081
+from dlmnist.data.sources import FILES, MNIST_MEAN, MNIST_STD
 
 
 class ExampleNet(nn.Module):
@@ -47,7 +45,7 @@ def torchvision_root(mnist_folder: Path) -> Path:
 def torchvision_loader(root: Path, train: bool, batch_size: int, num_workers: int = 0, shuffle: bool = True):
     from torchvision import datasets, transforms
 
-    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
     ds = datasets.MNIST(str(root), train=train, download=False, transform=tf)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers)
 

@@ -46,7 +46,7 @@ def median_step_ms(config: Path, batches: int, stats: GradientStats | None, data
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(max_epochs=1, limit_train_batches=batches, limit_val_batches=0, logger=CSV(tmp),
                             callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, default_root_dir=tmp, log_every_n_steps=50)  # fmt: skip
+                            enable_model_summary=False, default_root_dir=tmp, log_every_n_steps=50)
         trainer.fit(model_from_config(config), datamodule=data)
     return 1000 * statistics.median(timer.times[5:])  # the first batches warm up
 
@@ -95,7 +95,7 @@ def main() -> None:
     data = MNISTDataModule(data_dir=str(ROOT / "data"), batch_size=256)
     plain = plain_loop_ms(Path(args.config), data, args.plain_steps)
     print(f"plain loop, statistics every step: off {plain['off']:.1f} ms, on {plain['on']:.1f} ms a step "
-          f"({plain['on'] / plain['off']:.2f}x)")  # fmt: skip
+          f"({plain['on'] / plain['off']:.2f}x)")
     if args.repeats == 0:
         return
     settings = {"off": None, "every 50 steps": 50, "every step": 1}

@@ -1,4 +1,4 @@
-"""Callbacks that time dlmnist training from inside the real Trainer (used by bench.py only)."""
+"""Callbacks that time dlmnist training from inside the real Trainer (used by `make bench` only)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from dlmnist.analysis.conv import Layer, conv_out, conv_params, conv_transpose_out, receptive_fields
+from dlmnist.analysis.conv_arithmetic import Layer, conv_out, conv_params, conv_transpose_out, receptive_fields
 from dlmnist.reference import Conv2d as NumpyConv2d
 from dlmnist.reference.jacobian import (
     adjoint_gap,
@@ -55,7 +55,7 @@ def test_receptive_field_of_the_1024_stack():
     torch_stack = nn.Sequential(
         nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, 2, 2), nn.MaxPool2d(2),
         nn.Conv2d(1, 1, 7, padding=3, dilation=2),
-    )  # fmt: skip
+    )
     assert torch_stack(torch.zeros(1, 1, 1024, 1024)).shape[-2:] == (122, 122)
 
 

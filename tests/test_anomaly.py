@@ -23,7 +23,7 @@ def test_a_report_section_can_end_with_the_mean_of_its_numeric_columns(tmp_path)
     from dlmnist.report.tables import Experiment, section_table
 
     exps = [Experiment(f"ae_anomaly_d{d}", tmp_path, {"data": {"exclude_classes": [d]}}, test={"test/auroc": v})
-            for d, v in ((0, 0.5), (1, 0.7))]  # fmt: skip
+            for d, v in ((0, 0.5), (1, 0.7))]
     exps.append(Experiment("ae_anomaly_d2", None))
     table = section_table(exps, {"held out": "data.exclude_classes"}, [], mean=True)
     assert table[-1].startswith("| **mean** |") and "| 0.6 |" in table[-1]

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dlmnist.nn import MultiHeadSelfAttention, PatchEmbedding, VisionTransformer
-from dlmnist.nn.attention import scaled_dot_product_attention
-from dlmnist.reference.attention import self_attention_numpy, self_attention_torch
+from dlmnist.nn.self_attention import scaled_dot_product_attention
+from dlmnist.reference.attention_by_hand import self_attention_numpy, self_attention_torch
 
 
 def test_numpy_and_torch_self_attention_agree():
@@ -68,7 +68,7 @@ def test_vision_transformer_attention_maps(pool, tokens):
 
 def test_conv_stem_makes_tokens_from_local_features():
     """A hybrid ViT: the stem's 3x3 convolutions run before the patch embedding; the token grid is unchanged, the
-    patch projection takes the stem's channels, and a token now depends on pixels just outside its patch."""
+    patch projection takes the stem's channels, and a token depends on pixels just outside its patch."""
     torch.manual_seed(0)
     vit = VisionTransformer(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=32, stem=[8, 12]).eval()
     assert vit.patches.proj.in_channels == 12 and vit.patches.grid == 4

@@ -15,7 +15,7 @@ from .conftest import CONFIGS, run_cli
 def batches(augment, epoch=0, rank=0, world_size=1, seed=3):
     x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     loader = TensorBatches(x, torch.arange(64), 16, shuffle=True, seed=seed, rank=rank, world_size=world_size,
-                           augment=augment)  # fmt: skip
+                           augment=augment)
     loader.sampler.set_epoch(epoch)
     return x, [b for b, _ in loader]
 
@@ -68,7 +68,7 @@ def test_a_resumed_epoch_draws_the_parameters_of_the_uninterrupted_one():
 
 @pytest.mark.parametrize(
     "kwargs, key", [({"translate": -1}, "augment.translate"), ({"rotate": 400}, "augment.rotate"),
-                    ({"scale": 0.9}, "augment.scale")]  # fmt: skip
+                    ({"scale": 0.9}, "augment.scale")]
 )
 def test_absurd_ranges_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -95,7 +95,7 @@ def test_only_training_batches_are_augmented(fake_data):
 def test_an_augmented_fit_draws_its_figure_into_the_run_folder(fake_data, tmp_path):
     run_cli("fit", "-c", str(CONFIGS / "cnn_aug.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist",
             f"--runs_dir={tmp_path}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
-            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")  # fmt: skip
+            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")
     assert (tmp_path / "cnn_aug" / "version_0" / "figures" / "data__augmentation.png").stat().st_size > 1000
 
 

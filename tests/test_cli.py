@@ -84,13 +84,13 @@ def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
 
 
 BAD_VALUES = [  # (dotted key, value, what the message must contain)
-    ("model.init_args.encoder.init_args.latent_dim", 0, "latent_dim must be a positive integer"),
+    ("model.init_args.encoder.init_args.latent_dim", 0, r"latent_dim: .*PositiveInt.*v>0"),
     ("model.init_args.encoder.init_args.latent_dim", "abc", "latent_dim"),
     ("model.init_args.encoder.init_args.laten_dim", 3, "laten_dim"),
     ("model.init_args.encoder.init_args.dropout", 1.5, "dropout"),
     ("model.init_args.encoder.init_args.kernel_sizes", 13, "layer 2 .*shrinks"),
     ("model.init_args.head_dropout", 1.5, "head_dropout"),
-    ("model.init_args.optim.lr", -1, "optim.lr must be positive"),
+    ("model.init_args.optim.lr", -1, r"optim\.lr: .*-1 does not conform to restriction v>0"),
     ("model.init_args.optim.name", "adagrad", "optim.name"),
     ("data.val_fraction", 1.2, "val_fraction"),
     ("data.train_subset", 0, "train_subset"),
@@ -128,7 +128,7 @@ def test_bad_config_fails_before_training_naming_the_key(key, value, message, wh
 
 # (key, value, what the message must say) for the short form --model.KEY, the long --model.init_args.KEY and YAML
 FRONT_DOOR = [
-    ("optim.lr", "abc", r"model\.optim\.lr: expected float, got 'abc'"),
+    ("optim.lr", "abc", r"model\.optim\.lr: Not of type PositiveFloat: could not convert string to float: 'abc'"),
     ("lr", 0.01, r"model\.lr: unknown key of Classifier; did you mean 'optim\.lr'\?"),
     ("lrr", 1, r"model\.lrr: unknown key of Classifier; did you mean 'optim\.lr'\?"),
     ("class_path", "dlmnist.models.Nope", r"model\.class_path: unknown class .*AutoEncoder, Classifier, "),
@@ -314,11 +314,11 @@ def test_a_decoder_latent_dim_given_against_the_encoders_is_a_clear_error(tmp_pa
 
 @pytest.mark.parametrize("native, precision", [("1", "bf16-mixed"), ("0", "32-true")])
 def test_bf16_overlay_falls_back_to_float32_on_a_cpu_without_native_bf16(native, precision, mnist_dir, tmp_path,
-                                                                          monkeypatch, capsys):  # fmt: skip
+                                                                          monkeypatch, capsys):
     monkeypatch.setenv("DLMNIST_CPU_BF16", native)  # what /proc/cpuinfo would say on the other kind of CPU
     args = ["-c", str(CONFIGS / "cnn.yaml"), "-c", str(CONFIGS / "trainer" / "cpu_bf16.yaml")]
     run_cli("fit", *args, f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}", "--trainer.max_steps=2",
-            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")  # fmt: skip
+            "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false")
     saved = yaml.safe_load((tmp_path / "cnn" / "version_0" / "config.yaml").read_text())["trainer"]["precision"]
     said = [line for line in capsys.readouterr().err.splitlines() if "no native bf16" in line]
     assert saved == precision and len(said) == (native == "0")

@@ -42,7 +42,7 @@ def test_every_layers_gradient_norm_and_activation_stats_land_in_metrics_csv(fak
     # every conv / batch norm / linear layer of configs/cnn.yaml
     assert set(grads) == {f"grad_norm/{n}" for n in (
         "encoder.features.0.conv", "encoder.features.0.norm", "encoder.features.1.conv", "encoder.features.1.norm",
-        "encoder.to_latent.2", "head.0")}  # fmt: skip
+        "encoder.to_latent.2", "head.0")}
     logged = [r for r in rows if r["grad_norm/head.0"]]
     assert len(logged) == 3  # batches 0, 2, 4 of 6
     assert all(math.isfinite(float(r[g])) and float(r[g]) > 0 for r in logged for g in grads)

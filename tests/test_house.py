@@ -1,5 +1,5 @@
 """The rules of the house, checked on the tree: one model base, no import cycles, Lightning's internals present,
-configs that start from their family's base, and old checkpoints convertible."""
+configs that start from their family's base."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 import yaml
 
 import dlmnist.models as models
 from dlmnist.config import model_config
 from dlmnist.models import Model, Optim
-from dlmnist.models.upgrade import upgrade_checkpoint, upgrade_hparams
 
-from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT, run_cli
+from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT
 
 PACKAGE = ROOT / "dlmnist"
 
@@ -131,28 +129,3 @@ def test_variant_configs_state_only_what_differs_from_their_base():
         assert {k: v for k, v in study["init_args"].items() if k != "encoder"} == {
             k: v for k, v in base["init_args"].items() if k != "encoder"
         }, path.name
-
-
-def test_a_checkpoint_from_before_optim_is_upgraded_and_tested(fake_data, tmp_path, capsys):
-    runs = tmp_path / "runs"
-    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist",
-            f"--runs_dir={runs}", "--trainer.enable_progress_bar=false"]  # fmt: skip
-    run_cli("fit", *args, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1")
-    ckpt = runs / "cnn" / "version_0" / "checkpoints" / "last.ckpt"
-    state = torch.load(ckpt, weights_only=False)
-    hparams = state["hyper_parameters"]
-    optim = hparams.pop("optim")  # what a checkpoint of the earlier layout held: the optimizer keys at the top
-    hparams.update(lr=optim["lr"], weight_decay=optim["weight_decay"], optimizer=optim["name"],
-                   schedule=optim["schedule"], warmup=optim["warmup"])  # fmt: skip
-    torch.save(state, ckpt)
-    with pytest.raises(SystemExit):
-        run_cli("test", *args, f"--ckpt_path={ckpt}")
-    assert upgrade_checkpoint(ckpt) and not upgrade_checkpoint(ckpt)
-    assert torch.load(ckpt, weights_only=False)["hyper_parameters"]["optim"] == optim
-    run_cli("test", *args, f"--ckpt_path={ckpt}", "--trainer.limit_test_batches=2")
-    assert (runs / "cnn" / "version_0" / "test_metrics.json").is_file()
-
-
-def test_upgrade_moves_the_stacked_autoencoders_finetune_lr():
-    h = {"finetune_lr": 0.002, "head_lr": 0.01, "optimizer": "adam"}
-    assert upgrade_hparams(h) and h == {"head_lr": 0.01, "optim": {"lr": 0.002, "name": "adam"}}

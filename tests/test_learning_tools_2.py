@@ -29,7 +29,7 @@ def test_dilated_conv_encoder_keeps_same_padding_and_grows_the_receptive_field()
 
 
 @pytest.mark.parametrize("name, rf", [("cnn.yaml", "12x12"), ("cnn_study/dilated.yaml", "16x16"),
-                                      ("cnn_study/pointwise.yaml", "12x12")])  # fmt: skip
+                                      ("cnn_study/pointwise.yaml", "12x12")])
 def test_study_configs_receptive_fields_as_dlmnist_summarize_shows_them(name, rf):
     summary = summarize_module(model_from_config(CONFIGS / name))
     assert spatial_receptive_field(summary)[0] == rf

@@ -57,7 +57,7 @@ def test_train_accuracy_is_the_hits_of_the_epochs_own_training_batches(fake_data
     trainer = L.Trainer(
         max_epochs=2, limit_train_batches=5, limit_val_batches=0, logger=CSVLogger(tmp_path, name="", version=""),
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+    )
     trainer.fit(model, dm)
     import csv
 

@@ -128,7 +128,7 @@ def test_cli_start_up_errors_name_the_path_or_the_layer(mnist_dir, tmp_path, cap
 @pytest.mark.slow
 def test_cross_run_checkpoints_follow_runs_dir_and_a_refused_start_writes_nothing(mnist_dir, tmp_path, capsys):
     short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
-             "--trainer.enable_progress_bar=false", f"--data.data_dir={mnist_dir}"]  # fmt: skip
+             "--trainer.enable_progress_bar=false", f"--data.data_dir={mnist_dir}"]
     empty = tmp_path / "empty"
     with pytest.raises(SystemExit) as e:
         run_cli("fit", "-c", str(CONFIGS / "fewshot_transfer.yaml"), *short, f"--runs_dir={empty}")

@@ -32,7 +32,7 @@ def test_schedule_labels_epochs_and_scratch_budget():
     "kwargs, message",
     [
         ({"pretrain_epochs": [1, 1]}, "pretrain_epochs has 2 entries but there are 3 layers"),
-        ({"pretrain_epochs": 0}, "pretrain_epochs must be positive"),
+        ({"pretrain_epochs": 0}, "pretrain_epochs must be a positive integer"),
         ({"corruption": 1.0}, "corruption"),
         ({"finetune_epochs": 0, "pretrain": False}, "finetune_epochs"),
         ({"head_lr": 0}, "head_lr"),
@@ -78,7 +78,7 @@ def test_each_phase_changes_only_its_own_parameters(fake_data, tmp_path):
     trainer = L.Trainer(
         max_epochs=5, limit_train_batches=3, limit_val_batches=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[snaps], default_root_dir=tmp_path,
-    )  # fmt: skip
+    )
     trainer.fit(model, data)
     layer = {k: f"encoder.layers.{k - 1}.0" for k in (1, 2, 3)}
     decoder = {k: f"decoders.{k - 1}" for k in (1, 2, 3)}
@@ -103,7 +103,7 @@ def test_resume_continues_the_right_phase_and_test_reports_before_and_after(fake
         f"--runs_dir={tmp_path}", "--model.encoder.init_args.hidden=[32, 16]", "--model.pretrain_epochs=1",
         "--model.head_epochs=1", "--model.finetune_epochs=2", "--trainer.max_epochs=5", "--data.batch_size=64",
         "--trainer.limit_val_batches=1", "--trainer.enable_progress_bar=false",
-    ]  # fmt: skip
+    ]
     run_cli("fit", *common, "--trainer.limit_train_batches=2", "--trainer.max_steps=6")  # stops after the head phase
     run = tmp_path / "sae" / "version_0"
     interrupted = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)

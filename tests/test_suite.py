@@ -187,12 +187,12 @@ def test_seeds_make_one_experiment_per_seed_and_follow_seeded_references(tmp_pat
         "post": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x.ckpt"},
                  "seeds": [1, 2, 3]},
         "plain": {"config": "configs/cnn.yaml"},
-    }}, sort_keys=False))  # fmt: skip
+    }}, sort_keys=False))
     g = load_graph(graph)
     assert list(g.nodes) == ["pre", "pre_s2", "post", "post_s2", "post_s3", "plain"]
     assert g.families == {"pre": ["pre", "pre_s2"], "post": ["post", "post_s2", "post_s3"]}
     assert g.nodes["post_s2"].args == {"model.encoder_checkpoint": "{pre_s2}/x.ckpt", "seed_everything": 2,
-                                       "data.seed": 2}  # fmt: skip
+                                       "data.seed": 2}
     assert g.nodes["post"].deps == ["pre"] and g.nodes["post_s3"].deps == ["pre"]  # pre has no seed 3: its first
     assert [n.name for n in g.order(["post_s2"])] == ["pre_s2", "post_s2"]
     graph.write_text(yaml.safe_dump({"experiments": {"x": {"config": "configs/cnn.yaml", "seeds": "1"}}}))
@@ -226,7 +226,7 @@ def test_the_report_shows_the_seeds_of_an_experiment_as_mean_and_standard_deviat
     from dlmnist.report.tables import Experiment, section_table
 
     seeds = [Experiment(f"cnn{s}", tmp_path, test={"test/acc": a}) for s, a in (("", 0.990), ("_s2", 0.992),
-                                                                              ("_s3", 0.994))]  # fmt: skip
+                                                                              ("_s3", 0.994))]
     single = Experiment("lenet5", tmp_path, test={"test/acc": 0.989})
     head, _, row_seeds, row_single = section_table([seeds, single], {}, [])
     assert "| 3 seeds |" in row_seeds and "| 0.992 ± 0.002 |" in row_seeds  # sample std of 0.990, 0.992, 0.994
@@ -244,7 +244,7 @@ def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
             "pretrained": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x"}},
         }, "columns": {"100": {"data.train_subset": 100}, "all": {"data.train_subset": None}}}},
         "report": [{"title": "Labels", "grid": "labels", "metric": "test/acc"}],
-    }, sort_keys=False))  # fmt: skip
+    }, sort_keys=False))
     g = load_graph(graph)
     assert g.grids == {"labels": {"scratch": {"100": "labels_scratch_100", "all": "labels_scratch_all"},
                                   "pretrained": {"100": "labels_pretrained_100", "all": "labels_pretrained_all"}}}
@@ -254,7 +254,7 @@ def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
 
     runs = tmp_path / "runs"
     for name, acc, subset in (("labels_scratch_100", 0.80, 100), ("labels_scratch_100_s2", 0.84, 100),
-                              ("labels_scratch_all", 0.99, None)):  # fmt: skip
+                              ("labels_scratch_all", 0.99, None)):
         run = runs / name / "version_0"
         run.mkdir(parents=True)
         (run / "metrics.csv").write_text("epoch,step,val/acc\n0,0,0.5\n")
@@ -270,7 +270,7 @@ def test_suite_arguments_are_written_as_the_cli_reads_them():
     from dlmnist.suite.graph import as_args
 
     assert as_args({"data.train_subset": None, "model.pretrain": False, "x.ys": [1, 2], "data.augment": {"a": 2}}) == [
-        "--data.train_subset=null", "--model.pretrain=false", "--x.ys=[1, 2]", "--data.augment={a: 2}"]  # fmt: skip
+        "--data.train_subset=null", "--model.pretrain=false", "--x.ys=[1, 2]", "--data.augment={a: 2}"]
 
 
 def test_a_partial_test_is_shown_as_partial(tmp_path):

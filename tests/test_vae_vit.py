@@ -24,7 +24,7 @@ def small_vae(**kw) -> VAE:
     [
         ({"latent_dim": 3}, "latent_dim=3 but the decoder takes latent_dim=4"),
         ({"beta": -1.0}, "beta must be >= 0"),
-        ({"nll_samples": 0}, "nll_samples must be positive"),
+        ({"nll_samples": 0}, "nll_samples must be a positive integer"),
         ({"kl_warmup_steps": -5}, "kl_warmup_steps"),
     ],
 )

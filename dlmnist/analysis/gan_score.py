@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
+from dlmnist.data.sources import MNIST_MEAN, MNIST_STD
 from dlmnist.models import GAN, Classifier
 from dlmnist.utils.files import atomic_write_text
-
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # how configs/cnn.yaml's data module standardises its inputs
 
 
 def class_probabilities_score(p: torch.Tensor) -> tuple[float, int]:
@@ -54,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clf = Classifier.load_from_checkpoint(args.classifier, map_location="cpu")
     score, coverage = classifier_score(gan, clf, args.samples, args.seed)
     result = {"classifier_score": score, "class_coverage": coverage, "samples": args.samples,
-              "classifier": str(args.classifier)}  # fmt: skip
+              "classifier": str(args.classifier)}
     text = json.dumps(result, indent=2)
     atomic_write_text(Path(args.gan).resolve().parent.parent / "classifier_score.json", text + "\n")
     print(text)

@@ -1,7 +1,7 @@
 """What one torch layer does to a tensor's shape and to the receptive field, computed from its settings.
 
 ``predict(module, in_shape)`` gives a :class:`Prediction`: the output shape (without the batch dimension)
-from the conv arithmetic of :mod:`dlmnist.analysis.conv`, how the receptive field changes, and the
+from the conv arithmetic of :mod:`dlmnist.analysis.conv_arithmetic`, how the receptive field changes, and the
 arithmetic written out. Layer types it does not know give ``shape=None`` (the caller then takes the shape
 from the forward pass and stops tracking the receptive field).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from dlmnist.analysis.conv import Layer, conv_out, conv_out_formula, conv_params_formula, conv_transpose_out
+from dlmnist.analysis.conv_arithmetic import Layer, conv_out, conv_out_formula, conv_params_formula, conv_transpose_out
 
 Shape = tuple[int, ...]
 
@@ -23,7 +23,7 @@ POINTWISE = (
     nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign, nn.Identity,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.Softmax, nn.LogSoftmax,
-)  # fmt: skip
+)
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
@@ -62,7 +62,7 @@ def _window(module: nn.Module, spatial: Shape, transposed: bool = False) -> tupl
         op = _tuple(module.output_padding, n)
         out = tuple(conv_transpose_out(*a) for a in zip(spatial, k, s, p, op, d))
         notes = [f"({w}-1)*{si} - 2*{pi} + {di}*({ki}-1) + {o} + 1 = {y}" for w, ki, si, pi, o, di, y in
-                 zip(spatial, k, s, p, op, d, out)]  # fmt: skip
+                 zip(spatial, k, s, p, op, d, out)]
     elif getattr(module, "ceil_mode", False):
         out = tuple(
             math.ceil((w + 2 * pi - di * (ki - 1) - 1) / si) + 1 for w, ki, si, pi, di in zip(spatial, k, s, p, d)
@@ -94,15 +94,15 @@ def predict(module: nn.Module, in_shape: Shape) -> Prediction:
         layers, out, notes = _window(module, in_shape[1:], transposed)
         kernel = [layer.kernel for layer in layers]
         params = conv_params_formula(kernel, module.in_channels, module.out_channels, module.bias is not None,
-                                     module.groups)  # fmt: skip
+                                     module.groups)
         settings = _settings(kernel, [la.stride for la in layers], [la.padding for la in layers],
-                             [la.dilation for la in layers])  # fmt: skip
+                             [la.dilation for la in layers])
         return Prediction(f"{name} {settings}", (module.out_channels, *out), "transposed" if transposed else "windows",
-                          layers, [*notes, f"params: {params}"])  # fmt: skip
+                          layers, [*notes, f"params: {params}"])
     if isinstance(module, POOLS):
         layers, out, notes = _window(module, in_shape[1:])
         settings = _settings([la.kernel for la in layers], [la.stride for la in layers],
-                             [la.padding for la in layers], [la.dilation for la in layers])  # fmt: skip
+                             [la.padding for la in layers], [la.dilation for la in layers])
         return Prediction(f"{name} {settings}", (in_shape[0], *out), "windows", layers, notes)
     if isinstance(module, ADAPTIVE):
         size = _tuple(module.output_size, len(in_shape) - 1)
@@ -121,7 +121,7 @@ def predict(module: nn.Module, in_shape: Shape) -> Prediction:
         params = f"params: ({module.in_features} + {int(module.bias is not None)}) * {module.out_features}"
         total = (module.in_features + int(module.bias is not None)) * module.out_features
         return Prediction(f"{name} {module.in_features}->{module.out_features}", (*in_shape[:-1], module.out_features),
-                          rf, arithmetic=[f"{params} = {total}"])  # fmt: skip
+                          rf, arithmetic=[f"{params} = {total}"])
     if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)):
         per_position = isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1
         return Prediction(name, tuple(in_shape), "same" if per_position else "all")

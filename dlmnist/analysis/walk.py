@@ -3,7 +3,7 @@
 Every layer (each leaf module, and
 ``nn.MultiheadAttention`` as one unit) that the forward pass runs becomes a row, in the order it runs:
 output shape, parameters, receptive field and jump (in input pixels). Shapes are computed from each
-layer's settings by the conv arithmetic of :mod:`dlmnist.analysis.conv` *before* the layer runs, then
+layer's settings by the conv arithmetic of :mod:`dlmnist.analysis.conv_arithmetic` *before* the layer runs, then
 compared with the tensor the layer really returns. A layer that would shrink its input to nothing is
 reported by name before it runs; layer types without a rule are listed, with the shape the forward gave.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from dlmnist.analysis.conv import Field, step
+from dlmnist.analysis.conv_arithmetic import Field, step
 from dlmnist.analysis.geometry import Prediction, Shape, predict
 
 ATOMIC = (nn.MultiheadAttention,)  # containers whose forward does its own work: one row, not their children

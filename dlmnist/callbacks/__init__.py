@@ -1,5 +1,5 @@
 from dlmnist.callbacks.gradients import GradientStats
-from dlmnist.callbacks.latent import LatentSpace
+from dlmnist.callbacks.latent_space import LatentSpace
 from dlmnist.callbacks.perf import Compile
 from dlmnist.callbacks.reconstructions import ReconstructionGrid
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter

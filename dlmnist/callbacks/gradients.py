@@ -22,6 +22,7 @@ import lightning as L
 import torch
 import torch.nn as nn
 
+from dlmnist.utils.checks import PositiveInt, check
 from dlmnist.utils.figures import log_figure, pyplot
 
 ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU, nn.LeakyReLU, nn.SiLU)
@@ -38,9 +39,10 @@ class GradientStats(L.Callback):
         figure: draw the gradient-norm-by-layer figure at the end of ``fit``.
     """
 
-    def __init__(self, every_n_steps: Optional[int] = None, activations: bool = True, figure: bool = True) -> None:
-        if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be a positive integer (or null), got {every_n_steps}")
+    def __init__(
+        self, every_n_steps: Optional[PositiveInt] = None, activations: bool = True, figure: bool = True
+    ) -> None:
+        check(PositiveInt, every_n_steps=every_n_steps)
         self.every_n_steps, self.activations, self.figure = every_n_steps, activations, figure
         self.history: dict[str, list[tuple[int, float]]] = {}  # layer -> [(step, gradient norm)]
         self._layers: list[tuple[str, nn.Module]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from dlmnist.utils.checks import PositiveInt, check
 from dlmnist.utils.figures import log_figure, panels_figure
 
 
@@ -19,9 +20,8 @@ class ReconstructionGrid(L.Callback):
     ``log_figure``: a PNG in ``<run>/figures/`` and W&B / TensorBoard images when those loggers are on.
     """
 
-    def __init__(self, num_images: int = 16, ncols: int = 16) -> None:
-        if num_images < 1 or ncols < 1:
-            raise ValueError(f"num_images and ncols must be positive, got {num_images}, {ncols}")
+    def __init__(self, num_images: PositiveInt = 16, ncols: PositiveInt = 16) -> None:
+        check(PositiveInt, num_images=num_images, ncols=ncols)
         self.num_images, self.ncols = num_images, ncols
         self._x: torch.Tensor | None = None
 

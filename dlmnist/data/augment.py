@@ -13,6 +13,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dlmnist.utils.checks import check, restricted_number_type
+
+Shift = restricted_number_type("Shift", float, [(">=", 0.0), ("<=", 14.0)], docstring="pixels, 0 to 14")
+Rotation = restricted_number_type("Rotation", float, [(">=", 0.0), ("<=", 180.0)], docstring="degrees, 0 to 180")
+Scale = restricted_number_type("Scale", float, [(">=", 0.0), ("<=", 0.5)], docstring="relative size, 0 to 0.5")
+
 
 @dataclass(frozen=True)
 class Augment:
@@ -24,15 +30,14 @@ class Augment:
         scale: largest relative change of size (uniform factor in [1 - scale, 1 + scale]); 0 to 0.5.
     """
 
-    translate: float = 2.0
-    rotate: float = 0.0
-    scale: float = 0.0
+    translate: Shift = 2.0
+    rotate: Rotation = 0.0
+    scale: Scale = 0.0
 
     def __post_init__(self) -> None:
-        for name, value, high in (("translate", self.translate, 14), ("rotate", self.rotate, 180),
-                                  ("scale", self.scale, 0.5)):  # fmt: skip
-            if not 0 <= value <= high:
-                raise ValueError(f"augment.{name} must lie in [0, {high}], got {value}")
+        check(Shift, **{"augment.translate": self.translate})
+        check(Rotation, **{"augment.rotate": self.rotate})
+        check(Scale, **{"augment.scale": self.scale})
 
     def __call__(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """``x`` (B, C, H, W) transformed; pixels outside the image repeat the border (the background)."""

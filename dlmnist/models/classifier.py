@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from dlmnist.models.base import Model, Stage
-from dlmnist.models.optim import Optim, check_positive
+from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
-from dlmnist.nn.layers import MLP, Activation, check_dropout
+from dlmnist.nn.layers import MLP, Activation
+from dlmnist.utils.checks import Fraction, PositiveInt, check
 from dlmnist.utils.figures import confusion_figure, log_figure
 from dlmnist.utils.files import atomic_write_text
 
@@ -54,19 +55,19 @@ class Classifier(PretrainedEncoder, Model):
         encoder: nn.Module,
         head_hidden: list[int] = [],  # noqa: B006
         head_activation: Activation = "relu",
-        head_dropout: float = 0.0,
-        num_classes: int = 10,
+        head_dropout: Fraction = 0.0,
+        num_classes: PositiveInt = 10,
         optim: Optim = Optim(),
         encoder_checkpoint: Optional[str] = None,
         freeze_encoder: bool = False,
         loss: ClassifierLoss = "cross_entropy",
     ) -> None:
         super().__init__(optim=optim)
-        check_positive(num_classes=num_classes)
+        check(PositiveInt, num_classes=num_classes)
         if loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss must be cross_entropy or mse, got {loss!r}")
         self.loss_name = loss
-        check_dropout(head_dropout, "head_dropout")
+        check(Fraction, head_dropout=head_dropout)
         if not hasattr(encoder, "latent_dim"):
             raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute")
         self.save_hparams(("encoder",))

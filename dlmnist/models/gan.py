@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim, build_optimizer
+from dlmnist.utils.checks import Fraction, PositiveInt, check
 
 Prior = Literal["normal", "uniform"]
 
@@ -48,19 +49,17 @@ class GAN(Model):
         generator: nn.Module,
         discriminator: nn.Module,
         optim: Optim = Optim(lr=2e-4, name="adam", schedule="constant"),
-        z_dim: int = 64,
+        z_dim: PositiveInt = 64,
         prior: Prior = "normal",
-        adam_beta1: float = 0.5,
+        adam_beta1: Fraction = 0.5,
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
             raise ValueError(f"GAN trains with optim.schedule=constant only, got {self.optim.schedule!r}")
         if prior not in ("normal", "uniform"):
             raise ValueError(f"prior must be normal or uniform, got {prior!r}")
-        if not 0.0 <= adam_beta1 < 1.0:
-            raise ValueError(f"adam_beta1 must lie in [0, 1), got {adam_beta1}")
-        if z_dim < 1:
-            raise ValueError(f"z_dim must be a positive integer, got {z_dim}")
+        check(Fraction, adam_beta1=adam_beta1)
+        check(PositiveInt, z_dim=z_dim)
         self.save_hparams(("generator", "discriminator"))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator

@@ -14,6 +14,8 @@ from typing import Literal, Optional, Union
 import lightning as L
 import torch
 
+from dlmnist.utils.checks import NonNegativeFloat, OpenUnitInterval, PositiveFloat, check
+
 OptimizerName = Literal["adam", "adamw", "sgd"]
 ScheduleName = Literal["onecycle", "cosine", "constant"]
 
@@ -30,22 +32,24 @@ class Optim:
         warmup: share of the run spent warming up (one-cycle), strictly between 0 and 1.
     """
 
-    lr: float = 3e-3
-    weight_decay: float = 0.0
+    lr: PositiveFloat = 3e-3
+    weight_decay: NonNegativeFloat = 0.0
     name: OptimizerName = "adamw"
     schedule: ScheduleName = "onecycle"
-    warmup: float = 0.2
+    warmup: OpenUnitInterval = 0.2
 
     def __post_init__(self) -> None:
-        check_positive(**{"optim.lr": self.lr})
-        if not self.weight_decay >= 0:
-            raise ValueError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        check(PositiveFloat, **{"optim.lr": self.lr})
+        check(NonNegativeFloat, **{"optim.weight_decay": self.weight_decay})
+        check(OpenUnitInterval, **{"optim.warmup": self.warmup})
         if self.name not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optim.name must be one of adam, adamw, sgd, got {self.name!r}")
         if self.schedule not in ("onecycle", "cosine", "constant"):
             raise ValueError(f"optim.schedule must be one of onecycle, cosine, constant, got {self.schedule!r}")
-        if not 0.0 < self.warmup < 1.0:
-            raise ValueError(f"optim.warmup must lie strictly between 0 and 1, got {self.warmup}")
+        # plain floats: the CLI hands jsonargparse's restricted types (PositiveFloat, ...), and the optimizer and
+        # its schedule keep these numbers in their state, which a checkpoint loaded with weights_only must not hold
+        for name in ("lr", "weight_decay", "warmup"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     @classmethod
     def of(cls, value: Union[Optim, Mapping, None]) -> Optim:
@@ -92,8 +96,3 @@ def build_optimizer(
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-
-def check_positive(**values: float) -> None:
-    for name, v in values.items():
-        if not v > 0:
-            raise ValueError(f"{name} must be positive, got {v}")

@@ -25,9 +25,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from dlmnist.compat import train_progress_bar
 from dlmnist.models.base import Stage
 from dlmnist.models.classifier import Classifier
-from dlmnist.models.optim import Optim, build_optimizer, check_positive
+from dlmnist.models.optim import Optim, build_optimizer
 from dlmnist.models.phases import Phase, build_schedule, describe, phase_index
 from dlmnist.nn.layers import Activation, per_layer
+from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, check
 
 
 class StackedAutoEncoder(Classifier):
@@ -52,7 +53,7 @@ class StackedAutoEncoder(Classifier):
     """
 
     # No metric picks the checkpoint: the result is the model at the end of the schedule, and val/acc of different
-    # phases is not comparable. It also keeps last.ckpt current: Lightning 2.6 rewrites last.ckpt only when a
+    # phases is not comparable. It also keeps last.ckpt current: Lightning rewrites last.ckpt only when a
     # monitored metric improves, which would make `--ckpt_path last` resume from a stale epoch.
     monitor = (None, "max")  # best.ckpt = last.ckpt = the newest epoch
 
@@ -60,17 +61,17 @@ class StackedAutoEncoder(Classifier):
         self,
         encoder: nn.Module,
         pretrain: bool = True,
-        pretrain_epochs: Union[int, list[int]] = 2,
-        corruption: Union[float, list[float]] = 0.2,
-        head_epochs: int = 2,
-        finetune_epochs: int = 10,
-        head_hidden: list[int] = [],  # noqa: B006
+        pretrain_epochs: Union[PositiveInt, list[PositiveInt]] = 2,
+        corruption: Union[Fraction, list[Fraction]] = 0.2,
+        head_epochs: NonNegativeInt = 2,
+        finetune_epochs: NonNegativeInt = 10,
+        head_hidden: list[PositiveInt] = [],  # noqa: B006
         head_activation: Activation = "relu",
-        head_dropout: float = 0.0,
-        num_classes: int = 10,
+        head_dropout: Fraction = 0.0,
+        num_classes: PositiveInt = 10,
         optim: Optim = Optim(lr=1e-3),
-        pretrain_lr: float = 1e-3,
-        head_lr: float = 1e-3,
+        pretrain_lr: PositiveFloat = 1e-3,
+        head_lr: PositiveFloat = 1e-3,
     ) -> None:
         super().__init__(
             encoder=encoder,
@@ -84,16 +85,12 @@ class StackedAutoEncoder(Classifier):
             raise ValueError(f"encoder {type(encoder).__name__} is not a layer-wise stack (dlmnist.nn.DenseStack)")
         n = len(encoder.layers)
         epochs, noise = per_layer(pretrain_epochs, n, "pretrain_epochs"), per_layer(corruption, n, "corruption")
-        if any(e < 1 for e in epochs):
-            raise ValueError(f"pretrain_epochs must be positive, got {pretrain_epochs}")
-        if any(not 0.0 <= p < 1.0 for p in noise):
-            raise ValueError(f"corruption must lie in [0, 1), got {corruption}")
-        if head_epochs < 0 or finetune_epochs < (0 if pretrain else 1):
-            raise ValueError(
-                f"head_epochs must be >= 0 and finetune_epochs >= {0 if pretrain else 1}, got {head_epochs}, "
-                f"{finetune_epochs}"
-            )
-        check_positive(pretrain_lr=pretrain_lr, head_lr=head_lr)
+        check(PositiveInt, pretrain_epochs=pretrain_epochs)
+        check(Fraction, corruption=corruption)
+        check(NonNegativeInt, head_epochs=head_epochs, finetune_epochs=finetune_epochs)
+        if not pretrain and finetune_epochs < 1:
+            raise ValueError(f"finetune_epochs must be a positive integer without pretraining, got {finetune_epochs}")
+        check(PositiveFloat, pretrain_lr=pretrain_lr, head_lr=head_lr)
         self.save_hparams(("encoder",))
         widths = encoder.widths
         # the temporary decoder of layer k maps its code back to its input: (B, widths[k]) -> (B, widths[k-1])

@@ -10,8 +10,9 @@ import torch.nn as nn
 
 from dlmnist.losses import bernoulli_log_likelihood, gaussian_kl_standard_normal, gaussian_log_likelihood, log_normal
 from dlmnist.models.base import Model, Stage
-from dlmnist.models.optim import Optim, check_positive
+from dlmnist.models.optim import Optim
 from dlmnist.models.vae_figures import log_vae_figures
+from dlmnist.utils.checks import NonNegativeFloat, NonNegativeInt, PositiveInt, check
 
 Likelihood = Literal["bernoulli", "gaussian"]
 
@@ -46,21 +47,19 @@ class VAE(Model):
         self,
         encoder: nn.Module,
         decoder: nn.Module,
-        latent_dim: int = 16,
+        latent_dim: PositiveInt = 16,
         likelihood: Likelihood = "bernoulli",
         binarize: bool = True,
-        beta: float = 1.0,
-        kl_warmup_steps: int = 0,
-        nll_samples: int = 100,
+        beta: NonNegativeFloat = 1.0,
+        kl_warmup_steps: NonNegativeInt = 0,
+        nll_samples: PositiveInt = 100,
         eval_seed: int = 0,
         optim: Optim = Optim(lr=1e-3, name="adam", schedule="cosine"),
     ) -> None:
         super().__init__(optim=optim)
-        check_positive(latent_dim=latent_dim, nll_samples=nll_samples)
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        if kl_warmup_steps < 0:
-            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        check(PositiveInt, latent_dim=latent_dim, nll_samples=nll_samples)
+        check(NonNegativeFloat, beta=beta)
+        check(NonNegativeInt, kl_warmup_steps=kl_warmup_steps)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
         if not hasattr(encoder, "latent_dim"):

@@ -14,7 +14,8 @@ import torch
 from dlmnist.models.classifier import Classifier
 from dlmnist.models.optim import Optim
 from dlmnist.nn.layers import Activation
-from dlmnist.nn.vit import Pool, VisionTransformer
+from dlmnist.nn.transformer import Pool, VisionTransformer
+from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveInt, check
 from dlmnist.utils.figures import log_figure
 from dlmnist.utils.latent_figures import attention_figure
 
@@ -38,23 +39,22 @@ class ViT(Classifier):
 
     def __init__(
         self,
-        patch_size: int = 4,
-        dim: int = 64,
-        depth: int = 4,
-        heads: int = 4,
-        mlp_dim: int = 128,
-        dropout: float = 0.1,
+        patch_size: PositiveInt = 4,
+        dim: PositiveInt = 64,
+        depth: PositiveInt = 4,
+        heads: PositiveInt = 4,
+        mlp_dim: PositiveInt = 128,
+        dropout: Fraction = 0.1,
         pool: Pool = "cls",
-        stem: list[int] = [],  # noqa: B006
-        attention_images: int = 6,
-        head_hidden: list[int] = [],  # noqa: B006
+        stem: list[PositiveInt] = [],  # noqa: B006
+        attention_images: NonNegativeInt = 6,
+        head_hidden: list[PositiveInt] = [],  # noqa: B006
         head_activation: Activation = "relu",
-        head_dropout: float = 0.0,
-        num_classes: int = 10,
+        head_dropout: Fraction = 0.0,
+        num_classes: PositiveInt = 10,
         optim: Optim = Optim(weight_decay=0.05),
     ) -> None:
-        if attention_images < 0:
-            raise ValueError(f"attention_images must be >= 0, got {attention_images}")
+        check(NonNegativeInt, attention_images=attention_images)
         super().__init__(
             encoder=VisionTransformer(
                 patch_size=patch_size,

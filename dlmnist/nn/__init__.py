@@ -1,9 +1,10 @@
-from dlmnist.nn.attention import MultiHeadSelfAttention
-from dlmnist.nn.conv import ConvEncoder, conv_out
-from dlmnist.nn.decoder import ConvDecoder, DenseDecoder, DenseEncoder
+from dlmnist.nn.conv_decoder import ConvDecoder
+from dlmnist.nn.conv_encoder import ConvEncoder, conv_out
+from dlmnist.nn.dense import DenseDecoder, DenseEncoder
 from dlmnist.nn.layers import MLP, make_activation
+from dlmnist.nn.self_attention import MultiHeadSelfAttention
 from dlmnist.nn.stack import DenseStack
-from dlmnist.nn.vit import PatchEmbedding, TransformerBlock, VisionTransformer
+from dlmnist.nn.transformer import PatchEmbedding, TransformerBlock, VisionTransformer
 
 __all__ = [
     "MLP",

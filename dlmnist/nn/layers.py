@@ -7,6 +7,8 @@ from typing import Literal, Optional, TypeVar
 
 import torch.nn as nn
 
+from dlmnist.utils.checks import Fraction, PositiveFloat, PositiveInt, check
+
 Activation = Literal["relu", "gelu", "tanh", "sigmoid", "elu", "leaky_relu", "silu"]
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -36,11 +38,6 @@ def per_layer(value: T | Sequence[T], n: int, name: str) -> list[T]:
     return [value] * n
 
 
-def check_dropout(p: float, name: str = "dropout") -> None:
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {p}")
-
-
 class MLP(nn.Sequential):
     """Linear layers ``in_features -> hidden... -> out_features`` with activation and dropout between.
 
@@ -57,24 +54,22 @@ class MLP(nn.Sequential):
     def __init__(
         self,
         in_features: int,
-        hidden: Sequence[int] = (),
+        hidden: Sequence[PositiveInt] = (),
         out_features: int = 10,
         activation: Activation = "relu",
-        dropout: float = 0.0,
+        dropout: Fraction = 0.0,
         out_activation: Optional[Activation] = None,
         dropout_position: DropoutPosition = "after",
-        init_scale: Optional[float] = None,
+        init_scale: Optional[PositiveFloat] = None,
     ) -> None:
-        check_dropout(dropout)
+        check(Fraction, dropout=dropout)
+        check(PositiveFloat, init_scale=init_scale)
+        check(PositiveInt, hidden=hidden)
         if dropout_position not in ("after", "before"):
             raise ValueError(f"dropout_position must be 'after' or 'before', got {dropout_position!r}")
-        if init_scale is not None and not init_scale > 0:
-            raise ValueError(f"init_scale must be positive (or null), got {init_scale}")
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
-            if h < 1:
-                raise ValueError(f"MLP hidden sizes must be positive, got {list(hidden)}")
             block = [nn.Linear(width, h), make_activation(activation)]
             if dropout:
                 block.insert(1 if dropout_position == "before" else 2, nn.Dropout(dropout))

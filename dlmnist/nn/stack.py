@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlmnist.nn.layers import Activation, check_dropout, make_activation
+from dlmnist.nn.layers import Activation, make_activation
+from dlmnist.utils.checks import Fraction, PositiveInt, check
 
 
 class DenseStack(nn.Module):
@@ -28,17 +29,16 @@ class DenseStack(nn.Module):
 
     def __init__(
         self,
-        hidden: list[int] = [500, 250, 100],
+        hidden: list[PositiveInt] = [500, 250, 100],
         activation: Activation = "relu",
-        dropout: float = 0.0,
-        in_features: int = 784,
+        dropout: Fraction = 0.0,
+        in_features: PositiveInt = 784,
     ) -> None:
         super().__init__()
-        if not hidden or any(h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty list of positive integers, got {hidden}")
-        if in_features < 1:
-            raise ValueError(f"in_features must be a positive integer, got {in_features}")
-        check_dropout(dropout)
+        if not hidden:
+            raise ValueError("hidden must be a non-empty list")
+        check(PositiveInt, hidden=hidden, in_features=in_features)
+        check(Fraction, dropout=dropout)
         self.widths = [in_features, *hidden]
         self.layers = nn.ModuleList(
             nn.Sequential(nn.Linear(a, b), make_activation(activation)) for a, b in zip(self.widths[:-1], hidden)

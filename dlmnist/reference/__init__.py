@@ -10,8 +10,8 @@ Also teaching code that no model runs: ``attention`` (self-attention in NumPy an
 """
 
 from dlmnist.reference.gradcheck import numerical_gradient, relative_error
-from dlmnist.reference.layers import AvgPool2d, Conv1d, Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU, Tanh
 from dlmnist.reference.model import SGD, Sequential, lenet5, softmax_cross_entropy
+from dlmnist.reference.numpy_layers import AvgPool2d, Conv1d, Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU, Tanh
 
 __all__ = [
     "SGD",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dlmnist.analysis.conv import conv_out, conv_transpose_out
+from dlmnist.analysis.conv_arithmetic import conv_out, conv_transpose_out
 
 
 def bias_jacobian(n: int, dtype=torch.float64) -> torch.Tensor:

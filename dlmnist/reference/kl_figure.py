@@ -32,9 +32,9 @@ def kl_figure(p1s: Sequence[float] = (0.1, 0.4, 0.7), mark: tuple[float, float] 
     forward, backward = bernoulli_kl(a, b).item(), bernoulli_kl(b, a).item()
     ax.plot([mark[1]] * 2, [forward, backward], "ko")
     ax.annotate(f"KL({mark[0]:g} || {mark[1]:g}) = {forward:.3f}", (mark[1], forward), xytext=(-40, 45),
-                textcoords="offset points", ha="right", arrowprops={"arrowstyle": "-", "lw": 0.6})  # fmt: skip
+                textcoords="offset points", ha="right", arrowprops={"arrowstyle": "-", "lw": 0.6})
     ax.annotate(f"KL({mark[1]:g} || {mark[0]:g}) = {backward:.3f}", (mark[1], backward), xytext=(-40, 25),
-                textcoords="offset points", ha="right", arrowprops={"arrowstyle": "-", "lw": 0.6})  # fmt: skip
+                textcoords="offset points", ha="right", arrowprops={"arrowstyle": "-", "lw": 0.6})
     ax.set(xlabel="p2", ylabel="KL divergence (nats)", ylim=(0, 2.0), xlim=(0, 1))
     ax.set_title("KL between Bernoulli(p1) and Bernoulli(p2): zero at p2 = p1, not symmetric")
     ax.legend(fontsize=8, ncol=2)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dlmnist.reference.layers import AvgPool2d, Conv2d, Flatten, Layer, Linear, Tanh
+from dlmnist.reference.numpy_layers import AvgPool2d, Conv2d, Flatten, Layer, Linear, Tanh
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

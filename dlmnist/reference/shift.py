@@ -112,10 +112,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, value in measure(x, args.seed).items():
         print(f"{name:<72} {value:.2e}")
     if args.ckpt:
+        from dlmnist.data.sources import MNIST_MEAN, MNIST_STD
         from dlmnist.models import Classifier
 
         model = Classifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
-        for d, share in prediction_changes(model, (x - 0.1307) / 0.3081).items():  # the data module's normalisation
+        for d, share in prediction_changes(model, (x - MNIST_MEAN) / MNIST_STD).items():  # as the data module
             print(f"trained classifier, shift {d}: predicted class changes for {share:.1%} of the digits")
 
 

@@ -4,7 +4,7 @@
 
 No PyTorch in the loop: forward, backward and the SGD step are the NumPy code of ``dlmnist.reference``.
 The training images are a seeded random sample of the 60,000; the test images the first ``--test`` of the
-official 10,000. Pixels are standardised with MNIST's mean and std (0.1307, 0.3081).
+official 10,000. Pixels are standardised with MNIST's mean and std (``dlmnist.data.sources.MNIST_MEAN``, ``MNIST_STD``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlmnist.data.idx import read_idx
-from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
+from dlmnist.data.sources import (
+    MNIST_MEAN,
+    MNIST_STD,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    ensure_files,
+)
 from dlmnist.reference.model import SGD, lenet5, softmax_cross_entropy
 
 
@@ -27,7 +35,7 @@ def load(data_dir: str, n_train: int, n_test: int, seed: int):
     x_test, y_test = images(TEST_IMAGES)[:n_test], read_idx(folder / TEST_LABELS).numpy()[:n_test].astype(np.int64)
     pick = np.random.default_rng(seed).choice(len(x_train), n_train, replace=False)
     x_train, y_train = x_train[pick], y_train[pick]
-    standardise = lambda x: (x - 0.1307) / 0.3081  # noqa: E731
+    standardise = lambda x: (x - MNIST_MEAN) / MNIST_STD  # noqa: E731
     return standardise(x_train), y_train, standardise(x_test), y_test  # (N, 1, 28, 28), (N,)
 
 

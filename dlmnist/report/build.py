@@ -21,6 +21,7 @@ from dlmnist.suite.graph import load_graph
 from dlmnist.utils.curve_figure import save_curves
 from dlmnist.utils.figures import figure_png, pyplot
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
+from dlmnist.utils.stats import mean_std
 
 
 def experiment_names(runs_dir: Path, graph_names: list[str]) -> list[str]:
@@ -121,9 +122,7 @@ class Report:
                 values = [float(e.test[metric]) for e in ran if isinstance(e.test.get(metric), (int, float))]
                 out.append(f"{spread(values)} (n={len(values)})" if values else "not run")
                 if values:
-                    mean = sum(values) / len(values)
-                    std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
-                    points.setdefault(row, []).append((labels_of(ran[0]), mean, std))
+                    points.setdefault(row, []).append((labels_of(ran[0]), *mean_std(values)))
             lines.append(f"| {row} | " + " | ".join(out) + " |")
         lines.append("")
         if points:
@@ -180,9 +179,9 @@ class Report:
         for spec in graph.sections:
             body += self.section(spec, names)
         sectioned = {m for spec in graph.sections for n in match(spec.get("experiments", []), names)
-                     for m in self.family.get(n, [n])}  # fmt: skip
+                     for m in self.family.get(n, [n])}
         sectioned |= {m for cells in graph.grids.values() for row in cells.values() for n in row.values()
-                      for m in self.family.get(n, [n])}  # fmt: skip
+                      for m in self.family.get(n, [n])}
         others = [n for n in names if n not in sectioned]
         if others:
             body += self.section({"title": "Other experiments", "experiments": others}, names)
@@ -214,7 +213,7 @@ def grid_figure(points: dict[str, list[tuple[float, float, float]]], metric: str
     for row, pts in points.items():
         pts = sorted(pts)
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                    label=row)  # fmt: skip
+                    label=row)
     ax.set(xscale="log", xlabel="labelled training images", ylabel=metric, title=f"{metric} by number of labels")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -12,6 +12,7 @@ import yaml
 from dlmnist.config import instantiate_model
 from dlmnist.models.base import Model
 from dlmnist.runs import pick_run, read_json, read_metrics, suite_record
+from dlmnist.utils.stats import mean_std
 
 
 @dataclass
@@ -145,8 +146,7 @@ def spread(values: list[Any]) -> str:
         return "—"
     if len(numbers) == 1:
         return fmt(numbers[0])
-    mean = sum(numbers) / len(numbers)
-    std = (sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1)) ** 0.5
+    mean, std = mean_std(numbers)
     return f"{mean:.4g} ± {std:.2g}"
 
 

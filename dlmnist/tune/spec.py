@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from dlmnist.suite.graph import as_args
+from dlmnist.utils.checks import PositiveInt, check
 
 KEYS = {"config", "trials", "epochs", "args", "params", "pruner", "sampler_seed"}
 
@@ -91,8 +92,8 @@ def load_spec(path: str | Path) -> SearchSpec:
         if not Path(c).is_file():
             raise ValueError(f"{path}: config {c} does not exist")
     trials = raw.get("trials", 20)
-    if not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"{path}: trials must be a positive integer, got {trials!r}")
+    check(PositiveInt, **{f"{path}: trials": trials})
+    trials = int(trials)
     args, params = dict(raw.get("args") or {}), dict(raw.get("params") or {})
     epochs = raw.get("epochs")
     if isinstance(epochs, dict):

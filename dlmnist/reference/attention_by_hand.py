@@ -1,5 +1,5 @@
 """Scaled dot-product self-attention written once in NumPy and once in PyTorch, for reading (the ViT runs
-``dlmnist.nn.attention``).
+``dlmnist.nn.self_attention``).
 
 For one sequence of ``n`` tokens, each a ``d_in`` vector (rows of ``x``):
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlmnist.nn.attention import scaled_dot_product_attention
+from dlmnist.nn.self_attention import scaled_dot_product_attention
 
 
 def softmax_numpy(s: np.ndarray, axis: int = -1) -> np.ndarray:

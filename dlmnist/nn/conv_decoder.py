@@ -1,4 +1,4 @@
-"""Decoders (latent vector -> image) and the dense encoder, shared by the autoencoders and the VAE."""
+"""ConvDecoder: latent vector -> image through transposed convolutions, shared by the autoencoders and the VAE."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.layers import MLP, Activation, DropoutPosition, make_activation
+from dlmnist.nn.layers import Activation, make_activation
+from dlmnist.utils.checks import PositiveInt, check
 
 
 class ConvDecoder(nn.Module):
@@ -34,8 +35,8 @@ class ConvDecoder(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int = 12,
-        channels: list[int] = [64, 32],
+        latent_dim: PositiveInt = 12,
+        channels: list[PositiveInt] = [64, 32],
         feature_size: int = 7,
         out_channels: int = 1,
         output_size: int = 28,
@@ -45,15 +46,14 @@ class ConvDecoder(nn.Module):
         latent_fc: bool = True,
     ) -> None:
         super().__init__()
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        if not channels:
+            raise ValueError("channels must be a non-empty list")
+        check(PositiveInt, latent_dim=latent_dim, channels=channels)
         if not latent_fc and channels and latent_dim != channels[0] * feature_size**2:
             raise ValueError(
                 f"latent_fc=false reshapes the code to {channels[0]}x{feature_size}x{feature_size}: latent_dim must be "
                 f"{channels[0] * feature_size**2}, got {latent_dim}"
             )
-        if not channels or any(c < 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
         if feature_size * 2 ** len(channels) != output_size:
             raise ValueError(
                 f"feature_size {feature_size} doubled by {len(channels)} layers gives "
@@ -77,55 +77,3 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.from_latent(z).view(len(z), -1, self.feature_size, self.feature_size)  # (B, C, f, f)
         return self.layers(h)  # (B, out_channels, output_size, output_size)
-
-
-class DenseEncoder(nn.Module):
-    """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent).
-
-    ``hidden`` sets the depth (one Linear + activation per entry), ``activation`` the non-linearity, and
-    ``dropout``, ``dropout_position`` and ``init_scale`` are :class:`~dlmnist.nn.layers.MLP`'s.
-    """
-
-    def __init__(
-        self,
-        latent_dim: int = 64,
-        hidden: list[int] = [],
-        activation: Activation = "relu",
-        latent_activation: Optional[Activation] = "relu",
-        dropout: float = 0.0,
-        input_shape: tuple[int, int, int] = (1, 28, 28),
-        dropout_position: DropoutPosition = "after",
-        init_scale: Optional[float] = None,
-    ) -> None:
-        super().__init__()
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
-        c, h, w = input_shape
-        mlp = MLP(c * h * w, hidden, latent_dim, activation, dropout, latent_activation, dropout_position, init_scale)
-        self.net = nn.Sequential(nn.Flatten(), mlp)
-        self.latent_dim = latent_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, C, H, W) -> (B, latent_dim)
-
-
-class DenseDecoder(nn.Module):
-    """``(B, latent_dim)`` -> image ``(B, C, H, W)`` through fully connected layers (latent -> hidden... -> 784)."""
-
-    def __init__(
-        self,
-        latent_dim: int = 64,
-        hidden: list[int] = [],
-        activation: Activation = "relu",
-        out_activation: Optional[Activation] = "sigmoid",
-        output_shape: tuple[int, int, int] = (1, 28, 28),
-    ) -> None:
-        super().__init__()
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
-        c, h, w = output_shape
-        self.net = MLP(latent_dim, hidden, c * h * w, activation, out_activation=out_activation)
-        self.latent_dim, self.output_shape = latent_dim, tuple(output_shape)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(len(z), *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dlmnist.nn.conv import conv_out
+from dlmnist.nn.conv_encoder import conv_out
+from dlmnist.utils.checks import NonNegativeInt, PositiveInt, check
 
 __all__ = [
     "Field",
@@ -78,11 +79,8 @@ class Layer:
     name: str = ""
 
     def __post_init__(self) -> None:
-        for arg in ("kernel", "stride", "dilation"):
-            if getattr(self, arg) < 1:
-                raise ValueError(f"{arg} must be a positive integer, got {getattr(self, arg)}")
-        if self.padding < 0:
-            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        check(PositiveInt, kernel=self.kernel, stride=self.stride, dilation=self.dilation)
+        check(NonNegativeInt, padding=self.padding)
 
     @property
     def span(self) -> int:

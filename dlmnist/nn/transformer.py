@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.attention import MultiHeadSelfAttention
-from dlmnist.nn.layers import check_dropout
+from dlmnist.nn.self_attention import MultiHeadSelfAttention
+from dlmnist.utils.checks import Fraction, PositiveInt, check
 
 Pool = Literal["cls", "mean"]
 
@@ -19,8 +19,7 @@ class ConvStem(nn.Sequential):
     Xiao et al., 2021): tokens are made from local features rather than from raw pixels."""
 
     def __init__(self, channels: list[int], in_channels: int = 1) -> None:
-        if any(c < 1 for c in channels):
-            raise ValueError(f"stem channels must be positive integers, got {channels}")
+        check(PositiveInt, **{"stem channels": channels})
         layers: list[nn.Module] = []
         for c_in, c_out in zip([in_channels, *channels[:-1]], channels):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
@@ -83,26 +82,24 @@ class VisionTransformer(nn.Module):
 
     def __init__(
         self,
-        patch_size: int = 4,
-        dim: int = 64,
-        depth: int = 4,
-        heads: int = 4,
-        mlp_dim: int = 128,
-        dropout: float = 0.1,
+        patch_size: PositiveInt = 4,
+        dim: PositiveInt = 64,
+        depth: PositiveInt = 4,
+        heads: PositiveInt = 4,
+        mlp_dim: PositiveInt = 128,
+        dropout: Fraction = 0.1,
         pool: Pool = "cls",
         in_channels: int = 1,
         image_size: int = 28,
-        stem: list[int] = [],  # noqa: B006
+        stem: list[PositiveInt] = [],  # noqa: B006
     ) -> None:
         super().__init__()
-        for name, v in (("dim", dim), ("depth", depth), ("heads", heads), ("mlp_dim", mlp_dim)):
-            if v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v}")
+        check(PositiveInt, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim)
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        check_dropout(dropout)
+        check(Fraction, dropout=dropout)
         self.stem = ConvStem(stem, in_channels)
         self.patches = PatchEmbedding(patch_size, dim, stem[-1] if stem else in_channels, image_size)
         self.pool = pool

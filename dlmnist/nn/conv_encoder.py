@@ -8,7 +8,8 @@ from typing import Literal, Optional, Union
 import torch
 import torch.nn as nn
 
-from dlmnist.nn.layers import Activation, check_dropout, make_activation, per_layer
+from dlmnist.nn.layers import Activation, make_activation, per_layer
+from dlmnist.utils.checks import Fraction, PositiveInt, check
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -51,18 +52,18 @@ class ConvEncoder(nn.Module):
 
     def __init__(
         self,
-        channels: list[int] = [32, 64],  # noqa: B006 (jsonargparse reads the default)
+        channels: list[PositiveInt] = [32, 64],  # noqa: B006 (jsonargparse reads the default)
         kernel_sizes: Union[int, list[int]] = 3,
         strides: Union[int, list[int]] = 1,
         paddings: Union[int, list[int], None] = None,
-        dilations: Union[int, list[int]] = 1,
+        dilations: Union[PositiveInt, list[PositiveInt]] = 1,
         pool: Union[int, list[int]] = 2,
         pool_type: Literal["max", "avg"] = "max",
         pool_first: bool = False,
         batch_norm: bool = True,
-        dropout: float = 0.0,
+        dropout: Fraction = 0.0,
         activation: Activation = "relu",
-        latent_dim: Optional[int] = 128,
+        latent_dim: Optional[PositiveInt] = 128,
         latent_activation: bool = True,
         in_channels: int = 1,
         input_size: int = 28,
@@ -70,16 +71,13 @@ class ConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         n = len(channels)
-        if n == 0 or any(c < 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive integers, got {channels}")
-        if latent_dim is not None and latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer (or null), got {latent_dim}")
-        check_dropout(dropout)
+        if n == 0:
+            raise ValueError("channels must be a non-empty list")
+        check(PositiveInt, channels=channels, latent_dim=latent_dim, dilations=dilations)
+        check(Fraction, dropout=dropout)
         kernels = per_layer(kernel_sizes, n, "kernel_sizes")
         strides_ = per_layer(strides, n, "strides")
         dils = per_layer(dilations, n, "dilations")
-        if any(d < 1 for d in dils):
-            raise ValueError(f"dilations must be positive integers, got {dilations}")
         pads = [d * (k // 2) for k, d in zip(kernels, dils)] if paddings is None else per_layer(paddings, n, "paddings")
         pools = per_layer(pool, n, "pool")
         pool_cls = nn.MaxPool2d if pool_type == "max" else nn.AvgPool2d

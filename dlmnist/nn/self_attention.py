@@ -1,6 +1,6 @@
 """Scaled dot-product attention and the multi-head self-attention layer of the ViT.
 
-``dlmnist.reference.attention`` writes the same self-attention once in NumPy and once in PyTorch, step by step.
+``dlmnist.reference.attention_by_hand`` writes the same self-attention once in NumPy and once in PyTorch, step by step.
 """
 
 from __future__ import annotations

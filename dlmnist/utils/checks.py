@@ -1,0 +1,73 @@
+"""The restricted number types of constructor arguments, and the one check of a value against them.
+
+In a signature (``latent_dim: PositiveInt = 128``) jsonargparse's types make LightningCLI refuse a bad value before
+anything is built, naming the key, the value and the restriction. They check nothing when the class is built in
+Python (``ConvEncoder(latent_dim=0)``: a plain ``int`` passes), so the constructor calls :func:`check` with the same
+type: one message, "NAME must be ALLOWED, got VALUE", for every argument of the package.
+"""
+
+from __future__ import annotations
+
+from jsonargparse.typing import (
+    ClosedUnitInterval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    restricted_number_type,
+)
+
+# a share that may be dropped but not all of it: dropout, input corruption, Adam's beta1
+Fraction = restricted_number_type("Fraction", float, [(">=", 0.0), ("<", 1.0)], docstring="float restricted to [0, 1)")
+
+ALLOWED = {
+    PositiveInt: "a positive integer",
+    NonNegativeInt: "an integer >= 0",
+    PositiveFloat: "positive",
+    NonNegativeFloat: ">= 0",
+    ClosedUnitInterval: "in [0, 1]",
+    OpenUnitInterval: "strictly between 0 and 1",
+    Fraction: "in [0, 1)",
+}
+
+__all__ = [
+    "ClosedUnitInterval",
+    "Fraction",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "OpenUnitInterval",
+    "PositiveFloat",
+    "PositiveInt",
+    "allowed",
+    "check",
+    "restricted_number_type",
+]
+
+
+def allowed(kind: type) -> str:
+    """What ``kind`` allows, in words: ``a positive integer``, ``in [0, 14]``."""
+    if kind in ALLOWED:
+        return ALLOWED[kind]
+    bounds = {op.__name__: ref for op, ref in kind._restrictions}
+    low = f"[{bounds['ge']}" if "ge" in bounds else f"({bounds.get('gt', '-inf')}"
+    high = f"{bounds['le']}]" if "le" in bounds else f"{bounds.get('lt', 'inf')})"
+    return f"{'an integer' if kind._type is int else 'a number'} in {low}, {high}"
+
+
+def check(kind: type, /, **values) -> None:
+    """Raise ``ValueError("NAME must be ALLOWED, got VALUE")`` for the first value that ``kind`` refuses.
+
+    ``kind`` is one of the restricted types above; ``None`` passes (an optional argument left out), and a list or
+    tuple is checked entry by entry.
+    """
+    for name, value in values.items():
+        if value is None:
+            continue
+        many = isinstance(value, (list, tuple))
+        for v in value if many else (value,):
+            try:
+                kind(v)
+            except (TypeError, ValueError):
+                what = f"{allowed(kind)} each, got {list(value)}" if many else f"{allowed(kind)}, got {value!r}"
+                raise ValueError(f"{name} must be {what}") from None
