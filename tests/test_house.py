@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import lightning as L
@@ -12,10 +13,10 @@ import pytest
 import yaml
 
 import dlmnist.models as models
-from dlmnist.config import model_config
+from dlmnist.config import dump, model_config
 from dlmnist.models import Model, Optim
 
-from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT
+from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT, config_id
 
 PACKAGE = ROOT / "dlmnist"
 
@@ -129,3 +130,19 @@ def test_variant_configs_state_only_what_differs_from_their_base():
         assert {k: v for k, v in study["init_args"].items() if k != "encoder"} == {
             k: v for k, v in base["init_args"].items() if k != "encoder"
         }, path.name
+
+
+@pytest.mark.slow
+def test_no_two_experiment_configs_resolve_to_the_same_run():
+    """Two files for one run split its results in two: every experiment config resolves to a config of its own."""
+    seen: dict[str, list[str]] = {}
+    for path in EXPERIMENT_CONFIGS:
+        seen.setdefault(dump(path), []).append(config_id(path))
+    assert not [names for names in seen.values() if len(names) > 1]
+
+
+def test_the_augmentation_is_written_once():
+    """Every augmented recipe (and the suite's labels grid) names configs/augment/shift_rotate_scale.yaml."""
+    ranges = re.compile(r"(^[ \t]*|[{,][ \t]*)(translate|rotate|scale):", re.MULTILINE)  # a key, not a comment
+    spelled = [str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml") if ranges.search(p.read_text())]
+    assert spelled == ["augment/shift_rotate_scale.yaml"], "name that file in data.augment instead"
