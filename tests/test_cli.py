@@ -332,7 +332,7 @@ def test_fit_help_leads_with_the_configs_model_and_data(capsys):
     out = capsys.readouterr().out
     assert re.match(r"usage: \S+ fit \[-h\] \[-c CONFIG\]", out)  # the prog is pytest here
     assert out.index("--model.optim.lr") < out.index("--data.batch_size") < out.index("--trainer.max_epochs")
-    assert re.search(r"--model\.optim\.lr LR .*?default: 0\.002\)", out, re.DOTALL)  # resolved: the override
+    assert re.search(r"--model\.optim\.lr LR .*?default:\s+0\.002\)", out, re.DOTALL)  # resolved: the override
     assert "--model.encoder.init_args.latent_dim" in out  # the arguments of the encoder the config gives it
 
 

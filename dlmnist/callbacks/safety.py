@@ -156,8 +156,8 @@ class FiniteLossGuard(Callback):
     """
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        # a scalar loss (automatic optimization's): one read of its value, which any check waits for anyway;
-        # about 0.2 us against 9 us for isfinite + all + bool on this CPU
+        # a scalar loss (automatic optimization's): one read of its value, which any check waits for anyway, and
+        # much cheaper than isfinite + all + bool, which launch three tensor operations every step
         finite = math.isfinite(loss.item()) if loss.numel() == 1 else bool(torch.isfinite(loss.detach()).all())
         if finite:
             return

@@ -69,8 +69,10 @@ def _explain(lines: list[str], keys: list[str], cls: str | None) -> str:
             if m := re.fullmatch(r"Expected a dot import path string: (.*)", item):
                 return _explain(["Import path", *lines[1:]], keys, m.group(1))
         own = [item for _, item in items if not item.startswith("Expected a <class")]
-        if own:  # e.g. a ValueError raised by the model
-            return prefix + "\n".join(dict.fromkeys(own))
+        if own:  # e.g. a ValueError raised by the model, a restricted number type's refusal
+            given = [ln.removeprefix("Given value:").strip() for ln in lines if ln.startswith("Given value:")]
+            value = f", got {given[-1]}" if given and not any("got" in o for o in own) else ""
+            return prefix + "\n".join(dict.fromkeys(own)) + value
         expected = [re.sub(r"Expected a <class '(?:[\w.]+\.)?(\w+)'>", r"\1", t) for _, t in items]
         given = [ln.strip().removeprefix("Given value:").strip() for ln in lines if "Given value:" in ln]
         return f"{prefix}expected {' or '.join(expected)}, got {given[-1] if given else '?'!r}"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dlmnist.utils.checks import check, restricted_number_type
+from dlmnist.utils.checks import check, closed_range
 
-Shift = restricted_number_type("Shift", float, [(">=", 0.0), ("<=", 14.0)], docstring="pixels, 0 to 14")
-Rotation = restricted_number_type("Rotation", float, [(">=", 0.0), ("<=", 180.0)], docstring="degrees, 0 to 180")
-Scale = restricted_number_type("Scale", float, [(">=", 0.0), ("<=", 0.5)], docstring="relative size, 0 to 0.5")
+Shift = closed_range("Shift", 0.0, 14.0, "pixels")
+Rotation = closed_range("Rotation", 0.0, 180.0, "degrees")
+Scale = closed_range("Scale", 0.0, 0.5, "relative size")
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,10 @@ def load_graph(path: str | Path, quick: bool = False) -> Graph:
                 theirs = (entries.get(ref) or {}).get("seeds") or []
                 return seed_name(ref, theirs, seed) if seed in theirs else ref
 
-            seeded = {k: REF.sub(lambda m: "{" + own(m.group(1)) + "}", v) if isinstance(v, str) else v
-                      for k, v in args.items()}  # fmt: skip
+            def seeded_ref(value: Any) -> Any:
+                return REF.sub(lambda m: "{" + own(m.group(1)) + "}", value) if isinstance(value, str) else value
+
+            seeded = {k: seeded_ref(v) for k, v in args.items()}
             seeded |= {"seed_everything": seed, "data.seed": seed}
             member = seed_name(name, seeds, seed)
             nodes[member] = Node(member, config, seeded, [own(n) for n in needs], test or None, quick)
@@ -156,8 +158,8 @@ def load_graph(path: str | Path, quick: bool = False) -> Graph:
         for dep in node.deps:
             if dep not in nodes:
                 raise GraphError(f"{path}: experiment {node.name!r} refers to unknown experiment {dep!r}")
-    families = {name: [seed_name(name, e["seeds"], s) for s in e["seeds"]] for name, e in entries.items()
-                if (e or {}).get("seeds")}  # fmt: skip
+    seeded_entries = {name: e["seeds"] for name, e in entries.items() if (e or {}).get("seeds")}
+    families = {name: [seed_name(name, seeds, s) for s in seeds] for name, seeds in seeded_entries.items()}
     graph = Graph(nodes, raw.get("quick") or {}, raw.get("report") or [], families, grids)
     graph.order()  # fail early on a cycle
     return graph

@@ -41,18 +41,20 @@ __all__ = [
     "PositiveInt",
     "allowed",
     "check",
-    "restricted_number_type",
+    "closed_range",
 ]
 
 
+def closed_range(name: str, low: float, high: float, unit: str) -> type:
+    """A float type restricted to ``[low, high]``, e.g. ``closed_range("Shift", 0, 14, "pixels")``."""
+    kind = restricted_number_type(name, float, [(">=", low), ("<=", high)], docstring=f"{unit}, {low} to {high}")
+    ALLOWED[kind] = f"a number in [{low}, {high}]"
+    return kind
+
+
 def allowed(kind: type) -> str:
-    """What ``kind`` allows, in words: ``a positive integer``, ``in [0, 14]``."""
-    if kind in ALLOWED:
-        return ALLOWED[kind]
-    bounds = {op.__name__: ref for op, ref in kind._restrictions}
-    low = f"[{bounds['ge']}" if "ge" in bounds else f"({bounds.get('gt', '-inf')}"
-    high = f"{bounds['le']}]" if "le" in bounds else f"{bounds.get('lt', 'inf')})"
-    return f"{'an integer' if kind._type is int else 'a number'} in {low}, {high}"
+    """What ``kind`` allows, in words: ``a positive integer``, ``a number in [0, 14]``."""
+    return ALLOWED[kind]
 
 
 def check(kind: type, /, **values) -> None:
