@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -26,6 +27,31 @@ class RaiseAtStep(Callback):
             if self.kill:
                 os._exit(9)
             raise (KeyboardInterrupt if self.interrupt else RuntimeError)(f"injected crash at step {self.step}")
+
+
+class HoldAtFirstBatch(Callback):
+    """When the first training batch starts, write the file ``marker`` and hold there until the process is
+    signalled (SIGINT raises KeyboardInterrupt out of the sleep; SIGTERM or SIGKILL end it), so that a test can
+    wait for the marker and then stop a job that is certainly still training, however loaded the machine.
+
+    Holds once: if ``marker`` already exists the run goes through (a resumed suite reruns the same arguments).
+    Never signalled within ``hold_s``, it raises, so that a broken test fails instead of hanging."""
+
+    def __init__(self, marker: str, hold_s: float = 600.0) -> None:
+        self.marker = marker
+        self.hold_s = hold_s
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        marker = Path(self.marker)
+        if marker.exists():
+            return
+        partial = marker.with_name(marker.name + ".partial")  # the marker appears whole, in one rename
+        partial.write_text(str(os.getpid()))
+        partial.replace(marker)
+        deadline = time.monotonic() + self.hold_s
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # short slices: a signal's Python handler runs between them at the latest
+        raise RuntimeError(f"HoldAtFirstBatch: held {self.hold_s} s at {marker} and no signal came")
 
 
 class PoisonAtStep(Callback):
