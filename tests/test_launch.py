@@ -167,12 +167,23 @@ def with_tests_importable() -> dict[str, str]:
 
 
 def start_suite(argv: list[str]) -> subprocess.Popen:
-    """``dlmnist suite ARGV`` as its own process, in its own session (as a terminal would start it)."""
+    """``dlmnist suite ARGV`` as its own process, in its own session, with Ctrl+C not ignored: as a terminal would
+    start it. (pytest started as a background job of a script, with nohup or by some CI runners has SIGINT ignored,
+    and an ignored signal stays ignored in every process started below it: the suite would not see the test's
+    Ctrl+C. A signal with a Python handler is reset to its default in a new program.)"""
     cmd = [sys.executable, "-m", "dlmnist", "suite", *argv]
-    return subprocess.Popen(
-        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=with_tests_importable(),
-    )  # fmt: skip
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            cmd,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=with_tests_importable(),
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def hold_at_first_batch(marker: Path) -> dict:
