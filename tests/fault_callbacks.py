@@ -120,3 +120,37 @@ class RecordCallbacks(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         Path(self.out).write_text(json.dumps(sorted(type(c).__name__ for c in trainer.callbacks)))
+
+
+class RecordFit(Callback):
+    """Write ``<out>``: what a fit did: the optimizer steps taken, whether every gradient stepped with was finite
+    and some nonzero, the parameters that changed from the start of the fit, and the metrics logged at its end."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.start: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.grads_finite = True
+        self.grads_nonzero = False
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        self.steps += 1
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.grads_finite &= all(bool(torch.isfinite(g).all()) for g in grads)
+        self.grads_nonzero |= any(bool(g.any()) for g in grads)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        params = dict(pl_module.named_parameters())
+        changed = sorted(n for n, p in params.items() if n in self.start and not torch.equal(p.detach(), self.start[n]))
+        record = {
+            "global_step": trainer.global_step,
+            "optimizer_steps": self.steps,
+            "grads_finite": self.grads_finite,
+            "grads_nonzero": self.grads_nonzero,
+            "changed": changed,
+            "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        }
+        Path(self.out).write_text(json.dumps(record))

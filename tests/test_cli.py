@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ NEEDS_GPU = {"gpu.yaml"}
 @pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
 def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path, prerequisite_runs):
     # a config that starts from another experiment's checkpoint gets a short run of that experiment first
+    out = tmp_path / "fit.json"
     run_cli(
         "fit",
         "-c",
@@ -27,11 +29,24 @@ def test_every_experiment_config_runs_fast_dev_run(config, mnist_dir, tmp_path, 
         "--trainer.fast_dev_run=true",
         f"--data.data_dir={mnist_dir}",
         f"--runs_dir={tmp_path}",
+        "--trainer.callbacks+=tests.fault_callbacks.RecordFit",
+        f"--trainer.callbacks.out={out}",
     )
+    fit = json.loads(out.read_text())  # written at the end of the fit: it ran to the end
+    # fast_dev_run: one training batch, so one step per optimizer (a GAN steps two, one per player)
+    assert 1 <= fit["optimizer_steps"] <= 2 and fit["global_step"] == fit["optimizer_steps"], fit
+    assert fit["grads_finite"] and fit["grads_nonzero"], fit
+    assert fit["changed"], "no parameter changed: the fit did not train"
+    assert any(k.startswith("val/") for k in fit["metrics"]), fit["metrics"]  # and it validated
+    assert all(math.isfinite(v) for v in fit["metrics"].values()), fit["metrics"]
+
+
+def overlay_trainer(overlay) -> dict:
+    return (yaml.safe_load(overlay.read_text()) or {}).get("trainer") or {}
 
 
 def starts_several_processes(overlay) -> bool:
-    trainer = (yaml.safe_load(overlay.read_text()) or {}).get("trainer") or {}
+    trainer = overlay_trainer(overlay)
     devices, strategy = trainer.get("devices"), str(trainer.get("strategy") or "")
     return (isinstance(devices, int) and devices > 1) or "ddp" in strategy.lower() or "DDP" in strategy
 
@@ -54,6 +69,15 @@ def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_da
         return
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    run = tmp_path / "cnn" / "version_0"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2  # it trained
+    saved = yaml.safe_load((run / "config.yaml").read_text())  # and ran with the overlay's settings
+    for section, values in (yaml.safe_load(overlay.read_text()) or {}).items():
+        for key, value in values.items() if isinstance(values, dict) else ():
+            # a class (logger, strategy) is saved with all its defaults; bf16 may fall back (test_bf16_overlay_...)
+            nested = isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value))
+            if not nested and not (section == "trainer" and key == "precision"):
+                assert saved[section][key] == value, f"{section}.{key}"
 
 
 def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
