@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -26,6 +27,31 @@ class RaiseAtStep(Callback):
             if self.kill:
                 os._exit(9)
             raise (KeyboardInterrupt if self.interrupt else RuntimeError)(f"injected crash at step {self.step}")
+
+
+class HoldAtFirstBatch(Callback):
+    """When the first training batch starts, write the file ``marker`` and hold there until the process is
+    signalled (SIGINT raises KeyboardInterrupt out of the sleep; SIGTERM or SIGKILL end it), so that a test can
+    wait for the marker and then stop a job that is certainly still training, however loaded the machine.
+
+    Holds once: if ``marker`` already exists the run goes through (a resumed suite reruns the same arguments).
+    Never signalled within ``hold_s``, it raises, so that a broken test fails instead of hanging."""
+
+    def __init__(self, marker: str, hold_s: float = 600.0) -> None:
+        self.marker = marker
+        self.hold_s = hold_s
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        marker = Path(self.marker)
+        if marker.exists():
+            return
+        partial = marker.with_name(marker.name + ".partial")  # the marker appears whole, in one rename
+        partial.write_text(str(os.getpid()))
+        partial.replace(marker)
+        deadline = time.monotonic() + self.hold_s
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # short slices: a signal's Python handler runs between them at the latest
+        raise RuntimeError(f"HoldAtFirstBatch: held {self.hold_s} s at {marker} and no signal came")
 
 
 class PoisonAtStep(Callback):
@@ -94,3 +120,37 @@ class RecordCallbacks(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         Path(self.out).write_text(json.dumps(sorted(type(c).__name__ for c in trainer.callbacks)))
+
+
+class RecordFit(Callback):
+    """Write ``<out>``: what a fit did: the optimizer steps taken, whether every gradient stepped with was finite
+    and some nonzero, the parameters that changed from the start of the fit, and the metrics logged at its end."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.start: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.grads_finite = True
+        self.grads_nonzero = False
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        self.steps += 1
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.grads_finite &= all(bool(torch.isfinite(g).all()) for g in grads)
+        self.grads_nonzero |= any(bool(g.any()) for g in grads)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        params = dict(pl_module.named_parameters())
+        changed = sorted(n for n, p in params.items() if n in self.start and not torch.equal(p.detach(), self.start[n]))
+        record = {
+            "global_step": trainer.global_step,
+            "optimizer_steps": self.steps,
+            "grads_finite": self.grads_finite,
+            "grads_nonzero": self.grads_nonzero,
+            "changed": changed,
+            "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        }
+        Path(self.out).write_text(json.dumps(record))

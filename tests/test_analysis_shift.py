@@ -60,4 +60,19 @@ def test_prediction_changes_counts_flipped_classes(digits):
     cnn = small_cnn(0)
     changes = prediction_changes(cnn, digits, (0, 1, 28))
     assert changes[0] == 0.0 and changes[28] == 0.0  # no shift, or a full turn, changes nothing
-    assert 0.0 <= changes[1] <= 1.0
+    assert changes[1] * len(digits) == round(changes[1] * len(digits))  # a share of the 64 digits
+
+
+def test_prediction_changes_by_hand():
+    """A model that reads one pixel: class 1 if the top-left pixel is bright. A shift by d right and down brings
+    pixel (-d, -d) there, so an image's class changes exactly when those two pixels differ."""
+
+    def top_left(t):
+        return torch.nn.functional.one_hot((t[:, 0, 0, 0] > 0.5).long(), 2).float()
+
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, 0, 0, 0] = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    x[:, 0, -1, -1] = torch.tensor([1.0, 0.0, 0.0, 1.0])  # shift 1: the 2nd and 4th change
+    x[:, 0, -2, -2] = torch.tensor([0.0, 0.0, 1.0, 1.0])  # shift 2: all four
+    x[:, 0, -3, -3] = x[:, 0, 0, 0]  # shift 3: none
+    assert prediction_changes(top_left, x, (1, 2, 3, 28)) == {1: 0.5, 2: 1.0, 3: 0.0, 28: 0.0}

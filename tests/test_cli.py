@@ -13,13 +13,20 @@ import yaml
 
 from .conftest import CONFIGS, OVERLAY_CONFIGS, ROOT, config_id, run_cli
 
-NEEDS_GPU = {"gpu.yaml"}
+
+def overlay_trainer(overlay) -> dict:
+    return (yaml.safe_load(overlay.read_text()) or {}).get("trainer") or {}
 
 
 def starts_several_processes(overlay) -> bool:
-    trainer = (yaml.safe_load(overlay.read_text()) or {}).get("trainer") or {}
+    trainer = overlay_trainer(overlay)
     devices, strategy = trainer.get("devices"), str(trainer.get("strategy") or "")
     return (isinstance(devices, int) and devices > 1) or "ddp" in strategy.lower() or "DDP" in strategy
+
+
+def needs_gpu(overlay) -> bool:
+    """An overlay that asks for an accelerator other than the CPU (read from the file: a new one is found too)."""
+    return str(overlay_trainer(overlay).get("accelerator", "cpu")).lower() not in ("cpu", "auto")
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_CONFIGS, ids=config_id)
@@ -29,7 +36,7 @@ def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_da
     dataset = ((yaml.safe_load(overlay.read_text()) or {}).get("data") or {}).get("dataset", "mnist")
     args += [f"--data.data_dir={mnist_dir if dataset == 'mnist' else fake_data}", f"--runs_dir={tmp_path}"]
     several = starts_several_processes(overlay)  # these start processes of their own: tests/test_ddp.py runs one
-    if several or (overlay.name in NEEDS_GPU and not torch.cuda.is_available()):
+    if several or (needs_gpu(overlay) and not torch.cuda.is_available()):
         with pytest.raises(SystemExit) as e:  # no GPU here / not in-process: check that it parses and resolves
             run_cli("fit", *args, "--print_config")
         assert e.value.code == 0
@@ -40,6 +47,15 @@ def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_da
         return
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    run = tmp_path / "cnn" / "version_0"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2  # it trained
+    saved = yaml.safe_load((run / "config.yaml").read_text())  # and ran with the overlay's settings
+    for section, values in (yaml.safe_load(overlay.read_text()) or {}).items():
+        for key, value in values.items() if isinstance(values, dict) else ():
+            # a class (logger, strategy) is saved with all its defaults; bf16 may fall back (test_bf16_overlay_...)
+            nested = isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value))
+            if not nested and not (section == "trainer" and key == "precision"):
+                assert saved[section][key] == value, f"{section}.{key}"
 
 
 def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):

@@ -2,13 +2,17 @@
 
 Per config, once: its ``--print_config`` round-trips (the printed config, given back as the only file, resolves
 to the same config); the real CLI fits it with ``fast_dev_run`` on the real MNIST files (a config that starts from
-another experiment's checkpoint gets a short run of that one first); the trained model builds on the base, every
+another experiment's checkpoint gets a short run of that one first), which steps with finite, nonzero gradients,
+changes parameters and validates; the trained model builds on the base, every
 trainable parameter gets a gradient and its outputs are finite; a checkpoint of it reloads with
 ``load_from_checkpoint(path)`` alone and gives the same outputs as the model the config builds; and
 ``dlmnist summarize`` agrees with its shapes.
 """
 
 from __future__ import annotations
+
+import json
+import math
 
 import lightning as L
 import pytest
@@ -35,7 +39,15 @@ def test_every_config(config, mnist_dir, tmp_path, prerequisite_runs, capsys):
     (tmp_path / "printed.yaml").write_text(printed)
     assert yaml.safe_load(resolver.dump(tmp_path / "printed.yaml")) == yaml.safe_load(printed)
 
-    cli, _ = call_cli(["fit", "-c", str(config), *overrides, "--trainer.fast_dev_run=true"])
+    record = tmp_path / "fit.json"
+    cli, _ = call_cli(["fit", "-c", str(config), *overrides, "--trainer.fast_dev_run=true",
+                       "--trainer.callbacks+=tests.fault_callbacks.RecordFit", f"--trainer.callbacks.out={record}"])
+    fit = json.loads(record.read_text())  # written at the end of the fit: it ran to the end
+    # fast_dev_run: one training batch, so one step per optimizer (a GAN steps two, one per player)
+    assert 1 <= fit["optimizer_steps"] <= 2 and fit["global_step"] == fit["optimizer_steps"], fit
+    assert fit["grads_finite"] and fit["grads_nonzero"] and fit["changed"], fit
+    assert any(k.startswith("val/") for k in fit["metrics"]), fit["metrics"]  # and it validated
+    assert all(math.isfinite(v) for v in fit["metrics"].values()), fit["metrics"]
     model = cli.model
     assert isinstance(model, Model) and isinstance(model.optim, Optim) and model.monitor[1] in ("min", "max")
     runs = tmp_path / "runs"  # fast_dev_run writes no checkpoint or log; figures at most, and no empty folder

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 
 from dlmnist.analysis.gan_score import class_probabilities_score
 from dlmnist.analysis.gan_score import main as gan_score
-from dlmnist.models import GAN, Optim
+from dlmnist.models import GAN, Classifier, Optim
 
 from .conftest import CONFIGS, run_cli
 
@@ -32,7 +35,9 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
         "train/g_loss_step",
     ):
         values = [float(r[key]) for r in rows if r.get(key)]
-        assert values and ("acc" not in key or all(0 <= v <= 1 for v in values))
+        assert values and all(math.isfinite(v) for v in values), key
+        if "acc" in key:  # a share of one batch of 32 images (3 training steps, 1 validation batch): k / 32
+            assert all(v * 32 == round(v * 32) and 0 <= round(v * 32) <= 32 for v in values), (key, values)
     grads = {k.split(".")[0] for k in rows[0] if k.startswith("grad_norm/")}
     assert grads == {"grad_norm/generator", "grad_norm/discriminator"}  # each optimizer's step reports its player
     assert (run / "figures" / "val__reconstructions.png").is_file()  # real digits beside samples of the fixed z
@@ -47,7 +52,21 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
     gan_ckpt = run / "checkpoints" / "last.ckpt"
     assert gan_score(["--gan", str(gan_ckpt), "--classifier", str(cnn), "--samples", "300"]) == 0
     result = json.loads((run / "classifier_score.json").read_text())
-    assert 1.0 <= result["classifier_score"] <= 10.0 and 1 <= result["class_coverage"] <= 10
+    # the same 300 samples (seed 0), classified by the CNN on MNIST-standardised inputs, scored here by another
+    # formula: exp(H(mean p) - mean H(p)) equals exp(mean KL(p || mean p)); coverage: classes with >= 3 argmaxes
+    torch.manual_seed(0)
+    generator = GAN.load_from_checkpoint(gan_ckpt, map_location="cpu").eval()
+    classifier = Classifier.load_from_checkpoint(cnn, map_location="cpu").eval()
+    with torch.no_grad():
+        p = classifier((generator.sample(300) - 0.1307) / 0.3081).softmax(dim=-1).double().numpy()
+
+    def entropy(q):
+        return -(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=-1)
+
+    expected = math.exp(entropy(p.mean(axis=0)) - entropy(p).mean())
+    coverage = sum(count >= 3 for count in np.bincount(p.argmax(axis=1), minlength=10))
+    assert result == {"classifier_score": pytest.approx(expected, rel=1e-6), "class_coverage": coverage,
+                      "samples": 300, "classifier": str(cnn)}  # fmt: skip
 
 
 def test_classifier_score_runs_from_one_to_the_number_of_classes():
@@ -57,6 +76,57 @@ def test_classifier_score_runs_from_one_to_the_number_of_classes():
     collapsed = torch.zeros(100, 10)
     collapsed[:, 3] = 1.0
     assert class_probabilities_score(collapsed) == (pytest.approx(1.0), 1)
+    # confident samples, 198 of class 0 and 2 of class 1: the score is exp(H(p(y))); 2 of 200 is 1%: covered
+    rare = torch.zeros(200, 10)
+    rare[:198, 0] = rare[198:, 1] = 1.0
+    h_marginal = -(0.99 * math.log(0.99) + 0.01 * math.log(0.01))
+    assert class_probabilities_score(rare) == (pytest.approx(math.exp(h_marginal)), 2)
+    rare[0] = torch.eye(10)[2]  # and 1 of 200 (0.5%) in class 2: not covered
+    assert class_probabilities_score(rare)[1] == 2
+    # each sample half sure: 0.5 on its class, 0.5 spread over the other nine; classes equally common
+    half = torch.full((10, 10), 0.5 / 9) + torch.eye(10) * (0.5 - 0.5 / 9)
+    h_each = -(0.5 * math.log(0.5) + 9 * (0.5 / 9) * math.log(0.5 / 9))
+    assert class_probabilities_score(half) == (pytest.approx(math.exp(math.log(10) - h_each)), 10)
+
+
+class _MeanLogit(nn.Module):
+    """A fixed discriminator: the logit of "real" is an image's mean pixel minus 0.25."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3)).unsqueeze(1) - 0.25
+
+
+def _constant_generator(value: float, z_dim: int) -> nn.Module:
+    """Every z gives the image filled with ``value``."""
+    g = nn.Sequential(nn.Linear(z_dim, 28 * 28), nn.Unflatten(1, (1, 28, 28)))
+    with torch.no_grad():
+        g[0].weight.zero_()
+        g[0].bias.fill_(value)
+    return g
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+@pytest.mark.parametrize("fake_value, fake_acc", [(0.0, 1.0), (0.5, 0.0)])
+def test_gan_losses_and_discriminator_accuracies_by_hand(fake_value, fake_acc, monkeypatch):
+    gan = GAN(generator=_constant_generator(fake_value, 8), discriminator=_MeanLogit(), z_dim=8)
+    logged = {}
+
+    def log_stage(stage, name, value, **_):
+        logged[name] = float(value.detach())
+
+    monkeypatch.setattr(gan, "log_stage", log_stage)
+    means = [1.0, 0.5, 0.0, 0.2]  # real logits 0.75, 0.25, -0.25, -0.05: two of four called real
+    x = torch.stack([torch.full((1, 28, 28), m) for m in means])
+    total = gan.step((x, torch.zeros(4, dtype=torch.long)), "val", 0)
+    real_logits, fake_logit = [m - 0.25 for m in means], fake_value - 0.25
+    d_loss = sum(softplus(-v) for v in real_logits) / 4 + softplus(fake_logit)  # -log D(x) - log(1 - D(G(z)))
+    g_loss = softplus(-fake_logit)  # -log D(G(z))
+    assert logged == {"d_acc_real": 0.5, "d_acc_fake": fake_acc,
+                      "d_loss": pytest.approx(d_loss), "g_loss": pytest.approx(g_loss)}  # fmt: skip
+    assert float(total.detach()) == pytest.approx(d_loss + g_loss)
 
 
 def test_gan_refuses_a_schedule_and_a_bad_prior():
@@ -69,4 +139,10 @@ def test_gan_refuses_a_schedule_and_a_bad_prior():
         GAN(generator=g, discriminator=d, z_dim=8, prior="cauchy")
     uniform = GAN(generator=g, discriminator=d, z_dim=8, prior="uniform")
     z = uniform.sample_z(1000)
-    assert z.min() >= -1 and z.max() <= 1 and z.shape == (1000, 8)
+    assert z.shape == (1000, 8) and z.min() >= -1 and z.max() <= 1
+    # fills [-1, 1]: mean 0 and variance 1/3 (a normal prior: variance 1, values beyond 1); 8,000 draws: std errors
+    # of the mean and the variance about 0.006 and 0.003
+    assert z.min() < -0.99 and z.max() > 0.99
+    assert abs(z.mean().item()) < 0.03 and z.var().item() == pytest.approx(1 / 3, abs=0.02)
+    normal = GAN(generator=g, discriminator=d, z_dim=8).sample_z(1000)
+    assert normal.var().item() == pytest.approx(1.0, abs=0.06)

@@ -16,7 +16,16 @@ import dlmnist.models as models
 from dlmnist.config import dump, model_config
 from dlmnist.models import Model, Optim
 
-from .conftest import CONFIGS, EXPERIMENT_CONFIGS, ROOT, config_id
+from .conftest import (
+    ALL_CONFIGS,
+    CONFIGS,
+    EXPERIMENT_CONFIGS,
+    NOT_SWEPT,
+    OVERLAY_CONFIGS,
+    ROOT,
+    config_id,
+    not_swept,
+)
 
 PACKAGE = ROOT / "dlmnist"
 
@@ -112,24 +121,69 @@ def test_optim_from_a_checkpoint_dict_keeps_the_model_default_for_missing_fields
     assert Optim.of({"lr": 0.1}) == Optim(lr=0.1) and Optim.of(None) == Optim() and Optim.of(Optim(lr=2.0)).lr == 2.0
 
 
-def test_variant_configs_state_only_what_differs_from_their_base():
-    """A config that starts from another (``config: ...``) sets single keys only; the study files start from cnn.yaml
-    and resolve to it except for the keys they set."""
-    variants = [p for p in EXPERIMENT_CONFIGS if "config" in (yaml.safe_load(p.read_text()) or {})]
-    assert len(variants) >= 14
-    for path in variants:
-        keys = [k for k in yaml.safe_load(path.read_text()) if k != "config"]
-        assert all("." in k for k in keys), f"{path.name}: repeats a whole section of its base ({keys})"
-    base = model_config(CONFIGS / "cnn.yaml")
-    for path in sorted((CONFIGS / "cnn_study").glob("*.yaml")):
-        study = model_config(path)
-        changed = {k.split(".")[-1] for k in yaml.safe_load(path.read_text()) if k != "config"}
-        ours, theirs = study["init_args"]["encoder"]["init_args"], base["init_args"]["encoder"]["init_args"]
-        differs = {k for k in theirs if theirs[k] != ours[k]}
-        assert differs == changed, path.name
-        assert {k: v for k, v in study["init_args"].items() if k != "encoder"} == {
-            k: v for k, v in base["init_args"].items() if k != "encoder"
-        }, path.name
+def test_every_yaml_under_configs_is_swept_or_listed_as_not_swept():
+    """A new config file is an experiment or an overlay by its content (tests/conftest.py), so every config sweep
+    takes it; a file that is neither must be listed in NOT_SWEPT with the test that covers it."""
+    assert not set(EXPERIMENT_CONFIGS) & set(OVERLAY_CONFIGS)
+    neither = [config_id(p) for p in ALL_CONFIGS if p not in EXPERIMENT_CONFIGS + OVERLAY_CONFIGS and not not_swept(p)]
+    assert not neither, f"neither an experiment nor an overlay, and not in NOT_SWEPT: {neither}"
+    stale = [name for name in NOT_SWEPT if not (CONFIGS / name).exists()]
+    assert not stale, f"NOT_SWEPT names what configs/ does not have: {stale}"
+    assert len(EXPERIMENT_CONFIGS) >= 40 and len(OVERLAY_CONFIGS) >= 5  # the discovery finds the known ones
+
+
+def flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and empty dicts are leaves)."""
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def interpolated(path: Path) -> set[str]:
+    """Model keys whose value ``path`` or a config it starts from computes (``latent_dim: ${...z_dim}``)."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    found = {k.removeprefix("model.") for k, v in flat(raw.get("model") or {}, "model.").items() if "${" in str(v)}
+    found |= {k.removeprefix("model.") for k, v in raw.items() if k.startswith("model.") and "${" in str(v)}
+    return found | (interpolated(path.parent / raw["config"]) if "config" in raw else set())
+
+
+# Keys a variant restates at its base's value on purpose: the axis its study varies, named in every file of it
+RESTATED = {
+    "mlp_study/deep_relu": {"init_args.encoder.init_args.activation", "init_args.encoder.init_args.latent_activation"},
+    "mlp_study/dropout_after": {"init_args.encoder.init_args.dropout_position"},  # dropout_before.yaml: before
+}
+VARIANTS = [p for p in EXPERIMENT_CONFIGS if "config" in (yaml.safe_load(p.read_text()) or {})]
+
+
+def test_variant_configs_are_found():
+    assert len(VARIANTS) >= 30 and (CONFIGS / "cnn_study" / "wide.yaml") in VARIANTS
+
+
+@pytest.mark.parametrize("path", VARIANTS, ids=config_id)
+def test_a_variant_config_resolves_to_its_base_except_the_keys_it_sets(path):
+    """A config that starts from another (``config: ...``) sets single keys only, and its model resolves to its
+    base's except at the keys it sets (and values computed from them): what it does not state, it inherits."""
+    raw = yaml.safe_load(path.read_text())
+    keys = [k for k in raw if k != "config"]
+    assert all("." in k for k in keys), f"{path.name}: repeats a whole section of its base ({keys})"
+    base = path.parent / raw["config"]
+    ours, theirs = flat(model_config(path)), flat(model_config(base))
+    derived = interpolated(base)
+    differs = {k for k in ours.keys() | theirs.keys() if ours.get(k, "<unset>") != theirs.get(k, "<unset>")}
+    differs = {k for k in differs if not k.endswith("__path__")}  # jsonargparse's mark of a module given as a file
+    sets = {k.removeprefix("model.") for k in keys if k.startswith("model.")}
+
+    def under(key: str, prefix: str) -> bool:
+        return key == prefix or key.startswith(prefix + ".")
+
+    unstated = sorted(k for k in differs - derived if not any(under(k, s) for s in sets))
+    assert not unstated, f"differs from {raw['config']} at keys it does not set: {unstated}"
+    same = {s for s in sets if not any(under(k, s) for k in differs)}
+    assert same == RESTATED.get(config_id(path), set()), f"sets keys to {raw['config']}'s own values: {same}"
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import yaml
 
 from dlmnist.suite.runner import main as suite_main
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, ROOT
 
 QUICK = {
     "trainer.max_epochs": 1,
@@ -161,37 +161,62 @@ def wait_for(condition, what: str, within_s: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+def with_tests_importable() -> dict[str, str]:
+    """The environment plus the repository on PYTHONPATH: jobs load ``tests.fault_callbacks`` from any cwd."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def start_suite(argv: list[str]) -> subprocess.Popen:
-    """``dlmnist suite ARGV`` as its own process, in its own session (as a terminal would start it)."""
+    """``dlmnist suite ARGV`` as its own process, in its own session, with Ctrl+C not ignored: as a terminal would
+    start it. (pytest started as a background job of a script, with nohup or by some CI runners has SIGINT ignored,
+    and an ignored signal stays ignored in every process started below it: the suite would not see the test's
+    Ctrl+C. A signal with a Python handler is reset to its default in a new program.)"""
     cmd = [sys.executable, "-m", "dlmnist", "suite", *argv]
-    return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            cmd,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=with_tests_importable(),
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def hold_at_first_batch(marker: Path) -> dict:
+    """Graph ``args`` adding tests.fault_callbacks.HoldAtFirstBatch: the run writes ``marker`` when its first
+    training batch starts and holds there until signalled (once: a rerun with the marker present goes through)."""
+    callback = {"class_path": "tests.fault_callbacks.HoldAtFirstBatch", "init_args": {"marker": str(marker)}}
+    return {"trainer.callbacks+": callback}
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc")
 @pytest.mark.parametrize("how", ["sigterm", "ctrl_c", "sigkill"])
-def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes(how, fake_data, tmp_path):
-    graph = graph_file(
-        tmp_path / "g.yaml",
-        {
-            "first": {"config": "cnn.yaml"},
-            "second": {"config": "lenet5.yaml", "needs": ["first"]},
-        },
-    )
+def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes(how, fake_data, tmp_path, monkeypatch):
+    # the run to stop holds at its first training batch until signalled (HoldAtFirstBatch): the signal is sent
+    # once its marker exists, so it always lands mid-training, however slow or loaded the machine
+    held = "second" if how == "sigterm" else "first"  # sigterm: stop it while `second` runs, `first` finished
+    marker = tmp_path / f"{held}.training"
+    experiments = {"first": {"config": "cnn.yaml"}, "second": {"config": "lenet5.yaml", "needs": ["first"]}}
+    experiments[held]["args"] = hold_at_first_batch(marker)
+    graph = graph_file(tmp_path / "g.yaml", experiments)
     runs = tmp_path / "runs"
     argv = ["--graph", str(graph), "--quick", "--runs_dir", str(runs), *LOCAL, "--jobs", "1"]
     argv += ["--launcher_opt", "poll_s=0.2", *data_args(fake_data)]
     suite = start_suite(argv)
-    if how == "sigterm":  # stop it while `second` runs, `first` finished
-        wait_for(lambda: record(runs, "first").get("status") == "done", "first finished")
-        wait_for(lambda: any((runs / "second" / "jobs").glob("*_log.*")), "second started")
+    wait_for(lambda: marker.is_file() or suite.poll() is not None, f"{held} training", within_s=300)
+    assert suite.poll() is None, suite.communicate()[0]  # the suite ended before the run reached training
+    if how == "sigterm":
+        assert record(runs, "first").get("status") == "done"
         suite.send_signal(signal.SIGTERM)
-    else:  # stop it while `first` runs
-        wait_for(lambda: any((runs / "first" / "jobs").glob("*_log.*")), "first started")
-        if how == "ctrl_c":
-            os.killpg(suite.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole process group
-        else:
-            suite.kill()  # SIGKILL: the jobs notice that the suite is gone and stop
+    elif how == "ctrl_c":
+        os.killpg(suite.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole process group
+    else:
+        suite.kill()  # SIGKILL: the jobs notice that the suite is gone and stop
     out, _ = suite.communicate(timeout=120)
     assert suite.returncode != 0, out
     wait_for(lambda: not session_processes(suite.pid), f"processes left: {session_processes(suite.pid)}")
@@ -206,6 +231,7 @@ def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes
         return
     assert "cancelling 1 job(s) ['second']" in out and "run the same command again" in out
     first = record(runs, "first")
+    monkeypatch.setenv("PYTHONPATH", with_tests_importable()["PYTHONPATH"])  # for the jobs this process starts
     assert suite_main(argv) == 0  # resumes: `first` is reused, the rest runs
     assert record(runs, "first") == first and not (runs / "first" / "version_1").exists()
     assert sorted(done_runs(runs)) == ["first", "second"]

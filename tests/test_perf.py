@@ -49,19 +49,56 @@ def test_compile_callback_rejects_an_unknown_backend():
         Compile(backend="inductr")
 
 
+# run in a fresh process: the NVIDIA driver libraries load (driver) or not (no driver) whatever this machine has
+FAKE_DRIVER = """
+import ctypes
+real = ctypes.CDLL
+def fake(name, *args, **kwargs):
+    if str(name).startswith(("libnvidia-ml", "libcuda")):
+        if not DRIVER:
+            raise OSError(f"{name}: cannot open shared object file")
+        return object()
+    return real(name, *args, **kwargs)
+ctypes.CDLL = fake
+"""
+
+
 @pytest.mark.slow  # starts fresh Python processes
-def test_lightnings_nvml_check_goes_only_where_there_is_no_nvidia_driver():
+@pytest.mark.parametrize("driver", [False, True], ids=["no_driver", "driver"])
+def test_lightnings_nvml_check_goes_only_where_there_is_no_nvidia_driver(driver):
     """A fresh process: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import (torch then retries loading NVML at
-    every optimizer step on a machine without it); importing dlmnist's models drops it only without a driver."""
+    every optimizer step on a machine without it); importing dlmnist's models drops it only on Linux without one."""
     code = (
-        f"import os, lightning; before = os.environ.get({NVML_CHECK!r}); import dlmnist.models; "
-        f"print(before, os.environ.get({NVML_CHECK!r}))"
+        f"import os, lightning; before = os.environ.get({NVML_CHECK!r})\nDRIVER = {driver}\n{FAKE_DRIVER}\n"
+        f"import dlmnist.models; print(before, os.environ.get({NVML_CHECK!r}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k != NVML_CHECK}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
     before, after = out.stdout.split()
-    assert before == "1"
-    kept = not sys.platform.startswith("linux") or nvidia_driver_present()
-    assert after == ("1" if kept else "None")
+    assert before == "1"  # Lightning's doing
+    assert after == ("None" if sys.platform.startswith("linux") and not driver else "1")
+
+
+@pytest.mark.parametrize(
+    "loadable, present, tried",
+    [
+        ({"libnvidia-ml.so.1"}, True, ["libnvidia-ml.so.1"]),
+        ({"libcuda.so.1"}, True, ["libnvidia-ml.so.1", "libcuda.so.1"]),
+        (set(), False, ["libnvidia-ml.so.1", "libcuda.so.1"]),
+    ],
+    ids=["nvml", "cuda_only", "neither"],
+)
+def test_the_driver_check_loads_the_nvml_or_the_cuda_driver_library(loadable, present, tried, monkeypatch):
+    calls = []
+
+    def cdll(name):
+        calls.append(name)
+        if name not in loadable:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(compat.ctypes, "CDLL", cdll)
+    assert nvidia_driver_present() is present and calls == tried
 
 
 def test_the_nvml_check_stays_when_a_driver_is_there(monkeypatch):
@@ -69,3 +106,12 @@ def test_the_nvml_check_stays_when_a_driver_is_there(monkeypatch):
     monkeypatch.setattr(compat, "nvidia_driver_present", lambda: True)
     compat.drop_nvml_check_without_driver()
     assert os.environ[NVML_CHECK] == "1"
+
+
+@pytest.mark.parametrize("platform, dropped", [("linux", True), ("darwin", False), ("win32", False)])
+def test_the_nvml_check_goes_without_a_driver_on_linux_only(platform, dropped, monkeypatch):
+    monkeypatch.setenv(NVML_CHECK, "1")
+    monkeypatch.setattr(compat, "nvidia_driver_present", lambda: False)
+    monkeypatch.setattr(compat.sys, "platform", platform)
+    compat.drop_nvml_check_without_driver()
+    assert os.environ.get(NVML_CHECK) == (None if dropped else "1")

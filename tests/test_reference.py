@@ -92,6 +92,7 @@ def test_lenet5_matches_torch_model_and_counts_parameters():
     assert ours.num_parameters() == sum(p.numel() for p in torch_model.parameters()) == 61706
     theirs = [m for m in torch_model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     mine = [layer for layer in ours.layers if layer.params]
+    assert len(mine) == len(theirs) == 5  # conv, conv, three linear: zip below pairs them all
     for a, b in zip(mine, theirs):
         for key in a.params:
             a.params[key][...] = getattr(b, key).detach().numpy()
