@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from dlmnist.cli import call_cli
-from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.search import main as tune_main
+from dlmnist.tune.search import trial_callbacks
 from dlmnist.tune.spec import load_spec
 
 from .conftest import CONFIGS, ROOT
@@ -54,7 +54,7 @@ def test_pruning_callback_reports_each_epoch_and_stops_the_run(fake_data, tmp_pa
     trial = study.ask()
     args = ["fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", "--trainer.max_epochs=3"]
     with pytest.raises(optuna.TrialPruned):
-        call_cli([*args, *fake_args(fake_data)], callbacks=[OptunaPruning(trial)])
+        call_cli([*args, *fake_args(fake_data)], callbacks=trial_callbacks(trial, "val/acc"))
     frozen = study.trials[0]
     assert list(frozen.intermediate_values) == [0]  # stopped after the first epoch's validation
     assert frozen.user_attrs["run_dir"].startswith(str(tmp_path))
