@@ -10,11 +10,13 @@ from pathlib import Path
 
 import torch
 from jsonargparse import Namespace
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from dlmnist.callbacks.reconstructions import ReconstructionGrid
 from dlmnist.callbacks.safety import FiniteLossGuard, ResumeCheckpoint, RNGState
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
+from dlmnist.cli.errors import SetupError
 from dlmnist.compat import BF16_FLAGS, cpu_native_bf16
 from dlmnist.models.base import Model
 
@@ -60,6 +62,18 @@ def set_loggers(trainer: Namespace, run: Path, sub: str) -> None:
             if not lg.init_args.get("offline") and not wandb_account_configured():
                 lg.init_args.offline = True
     trainer.logger = [csv, *others]
+
+
+def trainer_error(trainer: Namespace, error: Exception) -> SetupError:
+    """Lightning's refusal of the trainer's settings (an accelerator this machine lacks, too many devices) in one
+    line, with what to do where there is no GPU at all."""
+    accelerator = str(trainer.get("accelerator"))
+    if accelerator in ("gpu", "cuda", "mps") and not (CUDAAccelerator.is_available() or MPSAccelerator.is_available()):
+        return SetupError(
+            f"trainer.accelerator={accelerator}: no GPU on this machine; use --trainer.accelerator=cpu, "
+            "or auto (a GPU where there is one)"
+        )
+    return SetupError("trainer: " + " ".join(str(error).split()))
 
 
 def bf16_fallback(trainer: Namespace) -> None:
