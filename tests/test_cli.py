@@ -433,3 +433,13 @@ def test_an_accelerator_this_machine_lacks_is_one_line_and_leaves_no_run_folder(
     errors = [ln for ln in err.splitlines() if "error" in ln.lower()]
     assert errors == [f"dlmnist: error: trainer.accelerator={accelerator}: {NO_GPU}"], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_logger_given_in_the_config_is_used_as_given(mnist_dir, tmp_path):
+    """A CSVLogger of the user's writes where the user said, beside the run folder's own metrics.csv."""
+    mine = tmp_path / "mine"
+    logger = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={mine}"]
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path / 'runs'}"]
+    run_cli("fit", *args, *logger, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    assert (mine / "lightning_logs" / "version_0" / "metrics.csv").is_file()
+    assert (tmp_path / "runs" / "cnn" / "version_0" / "metrics.csv").is_file()

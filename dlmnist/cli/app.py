@@ -25,7 +25,7 @@ from dlmnist.argv import config_files, given_keys, wants_help, without_help
 from dlmnist.callbacks.safety import NonFiniteLossError, finish_wandb
 from dlmnist.cli.errors import SetupError
 from dlmnist.cli.parser import PARSER_MODE, DLMNISTParser, RunConfigCallback
-from dlmnist.cli.trainer import bf16_fallback, command_callbacks, set_loggers, trainer_error
+from dlmnist.cli.trainer import bf16_fallback, check_loggers, command_callbacks, set_loggers, trainer_error
 from dlmnist.compat import LightningCLIHooks, subcommand_parsers
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.base import Model
@@ -116,6 +116,7 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand]
         self._made: list[Path] = []
+        check_loggers(cfg.trainer)  # before any folder is made
         base = Path(cfg.runs_dir) / self._experiment_name(cfg)
         try:
             ckpt = cfg.get("ckpt_path")
