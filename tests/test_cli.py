@@ -435,6 +435,18 @@ def test_an_accelerator_this_machine_lacks_is_one_line_and_leaves_no_run_folder(
     assert not (tmp_path / "runs").exists()
 
 
+def test_default_root_dir_holds_the_run_folders_and_best_last_find_them(mnist_dir, tmp_path):
+    root = tmp_path / "root"
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--trainer.default_root_dir={root}"]
+    run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    run = root / "runs" / "cnn" / "version_0"  # --runs_dir (default runs) under the given root
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.csv").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["default_root_dir"] == str(root)
+    run_cli("test", *args, "--ckpt_path=last", "--trainer.limit_test_batches=1")
+    assert (run / "test_metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing elsewhere
+
+
 def test_a_logger_given_in_the_config_is_used_as_given(mnist_dir, tmp_path):
     """A CSVLogger of the user's writes where the user said, beside the run folder's own metrics.csv."""
     mine = tmp_path / "mine"

@@ -117,7 +117,7 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         cfg = self.config[self.subcommand]
         self._made: list[Path] = []
         check_loggers(cfg.trainer)  # before any folder is made
-        base = Path(cfg.runs_dir) / self._experiment_name(cfg)
+        base = Path(cfg.trainer.get("default_root_dir") or "") / cfg.runs_dir / self._experiment_name(cfg)
         try:
             ckpt = cfg.get("ckpt_path")
             if ckpt in ("best", "last"):
@@ -128,7 +128,6 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
             self.run_dir, self.log_sub, self._made = runs.open_run(base, ckpt, self.subcommand)
         except (FileNotFoundError, FileExistsError) as e:
             self._error(str(e))
-        cfg.trainer.default_root_dir = str(self.run_dir)
         bf16_fallback(cfg.trainer)
         set_loggers(cfg.trainer, self.run_dir, self.log_sub)
 
@@ -152,8 +151,8 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         )
         callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
-        try:
-            trainer = super().instantiate_trainer(**kwargs)
+        try:  # the run folder is the Trainer's root; the config keeps the given root (the runs are under it)
+            trainer = super().instantiate_trainer(**kwargs, default_root_dir=str(self.run_dir))
         except MisconfigurationException as e:  # e.g. accelerator=gpu on a machine without one
             raise trainer_error(cfg.trainer, e) from None
         if self.subcommand == "fit":  # e.g. the stacked AE's phase schedule vs max_epochs; a ValueError becomes a
