@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 from optuna_integration.pytorch_lightning import PyTorchLightningPruningCallback
 
 from dlmnist.cli import call_cli
+from dlmnist.cli.errors import SetupError
 from dlmnist.runs import read_json
 from dlmnist.tune.spec import SearchSpec, load_spec
 from dlmnist.utils.files import atomic_write_text
@@ -140,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[tune] study {name} ({storage}), worker {a.worker}: {finished} of {total} trials done")
         # after each trial: stop once the finished trials and those other workers are running reach the budget
         stop = optuna.study.MaxTrialsCallback(total, states=(*DONE, TrialState.RUNNING))
-        study.optimize(objective(spec, name, runs_dir, extra, metric), n_trials=total - finished, callbacks=[stop])
+        try:
+            study.optimize(objective(spec, name, runs_dir, extra, metric), n_trials=total - finished, callbacks=[stop])
+        except SetupError as e:  # e.g. -- --trainer.accelerator=gpu without a GPU: every trial would stop there
+            print(f"dlmnist tune: error: {e}", file=sys.stderr)
+            return 2
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
     best = study.best_trial
