@@ -47,6 +47,7 @@ SKIPPED = {
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 0 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 1 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
     "wait": "the shell waits for the two background workers above",
+    ".venv/bin/dlmnist ledger add runs/cnn/version_0": "needs a run tested on the whole test set (here: one batch); tests/test_ledger.py adds runs",
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --study cnn --storage postgresql://user:password@dbhost/optuna --worker $SLURM_ARRAY_TASK_ID -- -c configs/trainer/gpu.yaml": "needs a database server (tests/test_tune.py shares a SQLite study)",
 }
 # make targets and the dlmnist commands they stand for (the Makefile's recipes)

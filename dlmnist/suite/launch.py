@@ -80,7 +80,7 @@ def _cancel_dependents(graph: Graph, inflight: dict[str, Any], failed: list[str]
 
 
 def run_graph_jobs(
-    graph: Graph, runs_dir: Path, quick: bool, launcher: Launcher, only=None, force=(), extra=()
+    graph: Graph, runs_dir: Path, quick: bool, launcher: Launcher, only=None, force=(), extra=(), info=None
 ) -> tuple[int, bool]:
     """Run (or reuse) every node as a job. Returns (the number of failed or skipped nodes, interrupted)."""
     pending: list[Node] = list(graph.order(only))
@@ -117,7 +117,9 @@ def run_graph_jobs(
                     break  # every GPU is taken: wait for a job to finish
                 pending.remove(node)
                 try:
-                    job = _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus)
+                    job = _submit(
+                        node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus, info
+                    )
                 except Exception as e:  # noqa: BLE001 (a node whose config does not resolve: report, go on)
                     print(f"[suite] {node.name}: FAILED before submission: {e}", flush=True)
                     failed.append(node.name)
@@ -163,7 +165,7 @@ def run_graph_jobs(
     return len(failed), interrupted
 
 
-def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus=()):
+def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus=(), info=None):
     """Reuse the node's finished run (returns None), or submit its job (returns it)."""
     args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
     keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
@@ -186,7 +188,7 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
         fit=run is None,
         threads=launcher.threads_per_job,
         suite_pid=os.getpid() if launcher.kind == "local" else None,
-        info={"launcher": launcher.kind},
+        info={**(info or {}), "launcher": launcher.kind, "jobs": launcher.jobs, "experiment": node.experiment},
     )
     executor = launcher.make_executor(base / JOBS_DIR, node.name, after, gpus)
     try:

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import shlex
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from dlmnist.runs import find_suite_run, suite_record, write_record
-from dlmnist.suite.cell import fit, node_key, test
+from dlmnist.ledger.record import utc
+from dlmnist.runs import find_suite_run, suite_record
+from dlmnist.suite.cell import finish, fit, node_key, test
 from dlmnist.suite.graph import Graph, load_graph
 
 
-def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False) -> int:
+def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False, info=None):
     """Run (or reuse) every node; a failed node skips what depends on it. Returns the number of failures."""
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
@@ -47,12 +49,11 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
             else:
                 if run is None:
                     print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
-                    run = fit(node, args, key, quick)
+                    run = fit(node, args, key, quick, {**(info or {}), "jobs": 1})
                 if node.test:
                     print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
                     test(node, run, args)
-                else:
-                    write_record(run, {**suite_record(run), "status": "done"})
+                finish(run)
                 print(f"[suite] {node.name}: done, {run}", flush=True)
             run_dirs[node.name] = run
         except Exception:  # noqa: BLE001 (report it, go on with what does not depend on it)
@@ -116,11 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         except LauncherError as e:
             p.error(str(e))
     start = time.perf_counter()
+    info = {"suite": f"suite-{utc().replace(':', '').replace('+0000', 'Z')}-{os.getpid()}"}  # this invocation
     if launcher is None or a.dry_run:
-        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run, info)
     else:
         try:
-            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
+            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra, info)
         except LauncherError as e:
             p.error(str(e))
         if interrupted:
