@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from dlmnist.utils.figures import pyplot
+from dlmnist.utils.figures import subplots
 
 
 def image_grid_figure(images: torch.Tensor, rows: int, title: str = "", row_labels: list[str] | None = None):
     """``images`` (N, 1, H, W) in [0, 1] drawn as ``rows`` rows of N / rows images, without axes."""
-    plt = pyplot()
     n = len(images)
     cols = -(-n // rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -27,8 +26,7 @@ def image_grid_figure(images: torch.Tensor, rows: int, title: str = "", row_labe
 
 def latent_scatter_figure(codes: torch.Tensor, labels: torch.Tensor, title: str = "test codes (posterior means)"):
     """2-d codes (N, 2) as points coloured by digit."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     pts = ax.scatter(codes[:, 0].numpy(), codes[:, 1].numpy(), c=labels.numpy(), cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
     fig.colorbar(pts, ax=ax, ticks=range(10), label="digit")
     ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
@@ -41,10 +39,9 @@ def attention_figure(images: torch.Tensor, maps: list[torch.Tensor], grid: int):
     ``maps`` holds per layer the head-averaged weights (B, n, n). With a class token (n = grid**2 + 1) the
     class token's row is shown; without one, the mean over all queries (how much each patch is attended to).
     """
-    plt = pyplot()
     b, layers = len(images), len(maps)
     size = images.shape[-1]
-    fig, axes = plt.subplots(b, layers + 1, figsize=(1.4 * (layers + 1), 1.4 * b + 0.4), squeeze=False)
+    fig, axes = subplots(b, layers + 1, figsize=(1.4 * (layers + 1), 1.4 * b + 0.4), squeeze=False)
     for i in range(b):
         axes[i, 0].imshow(images[i, 0].numpy(), cmap="gray")
         for j, w in enumerate(maps):
