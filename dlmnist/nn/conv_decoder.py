@@ -9,9 +9,10 @@ import torch.nn as nn
 
 from dlmnist.nn.layers import Activation, make_activation
 from dlmnist.utils.checks import PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
-class ConvDecoder(nn.Module):
+class ConvDecoder(RemembersInit, nn.Module):
     """``(B, latent_dim)`` -> image ``(B, out_channels, output_size, output_size)``, mirroring a ConvEncoder.
 
     A fully connected layer maps the latent vector to a ``channels[0] x feature_size x feature_size``

@@ -9,9 +9,10 @@ import torch.nn as nn
 
 from dlmnist.nn.layers import MLP, Activation, DropoutPosition
 from dlmnist.utils.checks import PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
-class DenseEncoder(nn.Module):
+class DenseEncoder(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent).
 
     ``hidden`` sets the depth (one Linear + activation per entry), ``activation`` the non-linearity, and
@@ -40,7 +41,7 @@ class DenseEncoder(nn.Module):
         return self.net(x)  # (B, C, H, W) -> (B, latent_dim)
 
 
-class DenseDecoder(nn.Module):
+class DenseDecoder(RemembersInit, nn.Module):
     """``(B, latent_dim)`` -> image ``(B, C, H, W)`` through fully connected layers (latent -> hidden... -> 784)."""
 
     def __init__(

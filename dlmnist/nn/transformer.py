@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from dlmnist.nn.self_attention import MultiHeadSelfAttention
 from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 Pool = Literal["cls", "mean"]
 
@@ -63,7 +64,7 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x)), weights
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` -> feature vector ``(B, dim)``; ``latent_dim`` = ``dim``, so a Classifier can take it.
 
     Args:
