@@ -69,6 +69,14 @@ def hparams_dicts(module) -> tuple[dict, dict]:
     return module._hparams, module._hparams_initial
 
 
+def lightning_export_mode():
+    """The context Lightning's own ``to_torchscript``/``to_onnx`` trace in: a LightningModule with no Trainer
+    answers ``module.trainer`` with ``None`` instead of raising (tracing walks every attribute)."""
+    from lightning.pytorch.core.module import _jit_is_scripting
+
+    return _jit_is_scripting()
+
+
 def attached_trainer(module) -> Any:
     """The Trainer a LightningModule is attached to, or ``None`` (``module.trainer`` raises when there is none)."""
     return module._trainer

@@ -36,6 +36,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "bernoulli-kl": ("dlmnist.reference.kl_figure:main", "figure of KL(p1||p2) and KL(p2||p1) between Bernoullis"),
     "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
     "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
+    "export": ("dlmnist.export:main", "a checkpoint as ONNX, TorchScript or torch.export, preprocessing inside"),
 }
 
 

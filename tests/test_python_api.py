@@ -12,6 +12,8 @@ from dlmnist.data import MNISTDataModule
 from dlmnist.models import GAN, VAE, AutoEncoder, Classifier, StackedAutoEncoder, ViT
 from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, DenseStack
 
+from .conftest import fit_briefly as fit
+
 
 def conv_ae(**kw):
     return AutoEncoder(ConvEncoder(channels=[4, 8], latent_dim=8), ConvDecoder(latent_dim=8, channels=[8, 4]), **kw)
@@ -38,18 +40,6 @@ FAMILIES = {  # name: (build, normalize, max_epochs)
                                                                                latent_activation=False), z_dim=8),
             False, 1),
 }
-
-
-def fit(model, data_dir, tmp_path, normalize: bool, max_epochs: int = 1) -> str:
-    """Two training batches with a real Trainer; the path of the checkpoint it saves."""
-    dm = MNISTDataModule(data_dir=str(data_dir), batch_size=32, normalize=normalize, train_subset=100, val_subset=50)
-    trainer = L.Trainer(max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path)
-    trainer.fit(model, dm)
-    path = str(tmp_path / "model.ckpt")
-    trainer.save_checkpoint(path)
-    return path
 
 
 @pytest.mark.parametrize("family", [*FAMILIES, "pretrained_encoder"])

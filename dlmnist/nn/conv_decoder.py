@@ -76,5 +76,5 @@ class ConvDecoder(RemembersInit, nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_latent(z).view(len(z), -1, self.feature_size, self.feature_size)  # (B, C, f, f)
+        h = self.from_latent(z).view(z.shape[0], -1, self.feature_size, self.feature_size)  # (B, C, f, f)
         return self.layers(h)  # (B, out_channels, output_size, output_size)

@@ -59,4 +59,4 @@ class DenseDecoder(RemembersInit, nn.Module):
         self.latent_dim, self.output_shape = latent_dim, tuple(output_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(len(z), *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)
+        return self.net(z).view(z.shape[0], *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)

@@ -115,7 +115,7 @@ class VisionTransformer(RemembersInit, nn.Module):
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         t = self.patches(self.stem(x))  # (B, n_patches, dim)
         if self.cls_token is not None:
-            t = torch.cat([self.cls_token.expand(len(t), -1, -1), t], dim=1)  # (B, 1 + n_patches, dim)
+            t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1)  # (B, 1 + n_patches, dim)
         return self.drop(t + self.pos)
 
     def _pool(self, t: torch.Tensor) -> torch.Tensor:
