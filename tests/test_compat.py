@@ -116,3 +116,12 @@ def test_hyper_parameters_marked_as_the_clis_load_through_its_instantiator(tmp_p
     trainer.save_checkpoint(tmp_path / "t.ckpt")
     again = L.LightningModule.load_from_checkpoint(tmp_path / "t.ckpt")  # the class comes from _class_path
     assert type(again) is Tiny and again.hparams.width == 5
+
+
+def test_lightning_export_mode_lets_a_module_without_trainer_be_traced():
+    model = Tiny()
+    with pytest.raises(RuntimeError, match="not attached"):
+        model.trainer  # noqa: B018
+    with compat.lightning_export_mode():
+        assert model.trainer is None
+        torch.jit.trace(model.layer, torch.zeros(1, 4))
