@@ -33,7 +33,7 @@ def colormap(name: str):
 def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
     """Save ``fig`` as ``<run>/figures/<key with / as __>.png`` and log it to W&B / TensorBoard if present."""
     path = run_dir(trainer) / "figures" / f"{key.replace('/', '__')}.png"
-    atomic_write_bytes(path, figure_png(fig, close=False))
+    atomic_write_bytes(path, figure_png(fig))
     for logger in trainer.loggers:
         kind = type(logger).__name__
         if kind == "WandbLogger":
@@ -43,8 +43,8 @@ def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
     return path
 
 
-def figure_png(fig, close: bool = True) -> bytes:
-    """The figure as PNG bytes (``close`` is kept for callers: a ``Figure`` made here needs no closing)."""
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
