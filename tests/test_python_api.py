@@ -102,6 +102,7 @@ def test_predict_images_takes_arrays_tensors_and_pil_images_alike():
     assert model.training is False and ae.training is False
 
 
+@pytest.mark.slow  # a fresh process that imports every module
 def test_importing_every_module_leaves_matplotlibs_backend_alone():
     import subprocess
     import sys
