@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import sys
 import warnings
@@ -62,7 +63,8 @@ def load_model(ckpt_path: Path) -> nn.Module:
     hparams = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
     if "_class_path" not in hparams:
         raise ExportError(f"{ckpt_path}: the checkpoint does not name its model class (not saved by dlmnist?)")
-    return L.LightningModule.load_from_checkpoint(ckpt_path, map_location="cpu").eval()
+    model = L.LightningModule.load_from_checkpoint(ckpt_path, map_location="cpu").eval()
+    return model.to(memory_format=torch.contiguous_format)  # channels-last weights (a CPU speed-up) as plain ones
 
 
 def part_of(model: nn.Module, part: str) -> tuple[Part, torch.Tensor]:
@@ -126,7 +128,9 @@ def export(ckpt_path: Path, fmt: str, out: Path | None = None, part: str = "mode
                 torch.jit.save(traced, str(out), _extra_files={"dlmnist.json": json.dumps(metadata(model, part))})
         elif fmt == "exported_program":
             program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: batch}})
-            torch.export.save(program, out, extra_files={"dlmnist.json": json.dumps(metadata(model, part))})
+            buffer = io.BytesIO()  # through a buffer: torch warns about a file name that does not end in .pt2
+            torch.export.save(program, buffer, extra_files={"dlmnist.json": json.dumps(metadata(model, part))})
+            out.write_bytes(buffer.getvalue())
         else:
             write_onnx(wrapped, example, out, name, metadata(model, part), batch)
     return out
