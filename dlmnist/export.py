@@ -124,6 +124,9 @@ def export(ckpt_path: Path, fmt: str, out: Path | None = None, part: str = "mode
         if fmt == "torchscript":
             with warnings.catch_warnings():  # torch.jit is deprecated upstream; the format is still asked for
                 warnings.simplefilter("ignore", FutureWarning)
+                # a size read as a Python number (the ViT's sqrt(head width)) is a constant of the architecture:
+                # tests/test_export.py checks every traced part on a batch size other than the traced one
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.trace(wrapped, example)
                 torch.jit.save(traced, str(out), _extra_files={"dlmnist.json": json.dumps(metadata(model, part))})
         elif fmt == "exported_program":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlmnist.models import VAE, AutoEncoder, Classifier
+from dlmnist.models import VAE, AutoEncoder, Classifier, ViT
 from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder
 
 from .conftest import fit_briefly, run_cli
@@ -20,11 +20,12 @@ MODELS = {  # name: (build, normalize)
     "cnn": (lambda: Classifier(ConvEncoder(channels=[4, 8], latent_dim=16)), True),
     "ae_conv": (lambda: AutoEncoder(ConvEncoder(channels=[4, 8], latent_dim=8), ConvDecoder(8, channels=[8, 4])),
                 False),
+    "vit": (lambda: ViT(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=16), True),
     "vae": (lambda: VAE(DenseEncoder(latent_dim=16), DenseDecoder(latent_dim=4, out_activation=None), latent_dim=4),
             False),
 }
 CASES = [("cnn", "model"), ("cnn", "encoder"), ("ae_conv", "model"), ("ae_conv", "encoder"), ("ae_conv", "decoder"),
-         ("vae", "decoder")]
+         ("vit", "model"), ("vae", "decoder")]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def run_exported(fmt: str, path, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name,part", CASES, ids=[f"{n}-{p}" for n, p in CASES])
 def test_each_format_gives_the_pytorch_models_outputs(name, part, fmt, checkpoints, tmp_path, capsys):
-    model_cls = {"cnn": Classifier, "ae_conv": AutoEncoder, "vae": VAE}[name]
+    model_cls = {"cnn": Classifier, "ae_conv": AutoEncoder, "vit": ViT, "vae": VAE}[name]
     model = model_cls.load_from_checkpoint(checkpoints[name]).eval()
     out = tmp_path / f"{name}.{part}.{fmt}"
     with pytest.raises(SystemExit) as e:
