@@ -60,9 +60,15 @@ def load_model(ckpt_path: Path) -> nn.Module:
 
     if not ckpt_path.is_file():
         raise ExportError(f"{ckpt_path}: no such checkpoint")
-    hparams = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    try:
+        hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+    except Exception as e:  # not a checkpoint, truncated, ...
+        raise ExportError(f"{ckpt_path}: cannot be read as a checkpoint ({type(e).__name__})") from e
     if "_class_path" not in hparams:
-        raise ExportError(f"{ckpt_path}: the checkpoint does not name its model class (not saved by dlmnist?)")
+        raise ExportError(
+            f"{ckpt_path}: the checkpoint does not name its model class (a model with a network of your own "
+            "reloads in Python only, given the network again)"
+        )
     model = L.LightningModule.load_from_checkpoint(ckpt_path, map_location="cpu").eval()
     return model.to(memory_format=torch.contiguous_format)  # channels-last weights (a CPU speed-up) as plain ones
 

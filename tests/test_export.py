@@ -101,3 +101,13 @@ def test_without_the_export_extra_onnx_is_a_one_line_error(checkpoints, monkeypa
     err = capsys.readouterr().err
     assert e.value.code == 2
     assert err == "dlmnist export: error: ONNX export needs onnxscript: pip install 'dlmnist[export]'\n"
+
+
+def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "notes.ckpt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(SystemExit) as e:
+        run_cli("export", "--ckpt_path", str(bad), "--format", "torchscript")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert err.startswith(f"dlmnist export: error: {bad}: cannot be read as a checkpoint")
