@@ -37,6 +37,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
     "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
     "ledger": ("dlmnist.ledger.command:main", "results ledger: add runs, render and check the docs' numbers, diff"),
+    "export": ("dlmnist.export:main", "a checkpoint as ONNX, TorchScript or torch.export, preprocessing inside"),
 }
 
 

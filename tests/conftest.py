@@ -138,3 +138,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def fit_briefly(model, data_dir: Path, tmp_path: Path, normalize: bool = True, max_epochs: int = 1) -> str:
+    """Fit ``model`` (built in Python) for two batches of real MNIST with a real Trainer; the checkpoint's path."""
+    import lightning as L
+
+    from dlmnist.data import MNISTDataModule
+
+    dm = MNISTDataModule(data_dir=str(data_dir), batch_size=32, normalize=normalize, train_subset=100, val_subset=50)
+    trainer = L.Trainer(max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(model, dm)
+    path = str(tmp_path / "model.ckpt")
+    trainer.save_checkpoint(path)
+    return path

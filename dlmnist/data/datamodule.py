@@ -196,6 +196,11 @@ class MNISTDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> TensorBatches:
         return self._batches("test", self.hparams.eval_batch_size)
 
+    @property
+    def pixel_normalization(self) -> tuple[float, float]:
+        """``(mean, std)`` the images are standardised with: pixels in [0, 1] -> ``(pixels - mean) / std``."""
+        return (self.spec.mean, self.spec.std) if self.hparams.normalize else (0.0, 1.0)
+
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Back to pixels in [0, 1] (for pictures)."""
         return (x * self.spec.std + self.spec.mean) if self.hparams.normalize else x

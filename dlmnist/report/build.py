@@ -19,7 +19,7 @@ from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, pa
 from dlmnist.runs import read_json, versions
 from dlmnist.suite.graph import load_graph
 from dlmnist.utils.curve_figure import save_curves
-from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.figures import figure_png, subplots
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
 from dlmnist.utils.stats import mean_std
 
@@ -208,8 +208,7 @@ def labels_of(exp: Experiment) -> float:
 
 
 def grid_figure(points: dict[str, list[tuple[float, float, float]]], metric: str):
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = subplots(figsize=(6.5, 4.2))
     for row, pts in points.items():
         pts = sorted(pts)
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
