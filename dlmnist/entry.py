@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 import sys
 from typing import Any
 
+from dlmnist import recipes
 from dlmnist.argv import config_files
 
 # LightningCLI's own subcommands (tests/test_cli.py checks this list against LightningCLI.subcommands()).
 LIGHTNING_COMMANDS: dict[str, str] = {
-    "fit": "train a model, e.g. dlmnist fit -c configs/cnn.yaml",
+    "fit": "train a model, e.g. dlmnist fit -c cnn (a packaged recipe) or -c my.yaml",
     "validate": "one evaluation epoch over the validation set (--ckpt_path best|last|<file>)",
     "test": "one evaluation epoch over the test set; writes test_metrics.json into the run folder",
     "predict": "predictions of a checkpoint on the test set; writes predictions.csv into the run folder",
@@ -32,6 +32,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
     "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
     "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
+    "configs": ("dlmnist.recipes:main", "list the packaged recipes (-c NAME); dlmnist configs show NAME prints one"),
     "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
     "bernoulli-kl": ("dlmnist.reference.kl_figure:main", "figure of KL(p1||p2) and KL(p2||p1) between Bernoullis"),
     "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
@@ -78,10 +79,8 @@ def early_error(argv: list[str]) -> str | None:
         close = difflib.get_close_matches(command, known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"unknown command '{command}'; {hint}commands: {', '.join(known)}"
-    missing = [f for f in config_files(argv[1:]) if not os.path.isfile(f)]
-    if missing:
-        return f"config file '{missing[0]}' does not exist (configs are in configs/, e.g. configs/cnn.yaml)"
-    return None
+    missing = [f for f in config_files(argv[1:]) if not recipes.exists(f)]
+    return recipes.unknown(missing[0]) if missing else None
 
 
 def main(args: Any = None) -> None:
