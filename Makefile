@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/cnn.yaml
 DATA   ?= data
+# every command below (the tests too) reads and fetches the data in DATA: data/ of the checkout by default
+export DLMNIST_DATA := $(abspath $(DATA))
 SEARCH ?= configs/search/cnn.yaml
 TEST_WORKERS ?= 2
 
