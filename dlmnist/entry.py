@@ -14,7 +14,7 @@ import importlib
 import sys
 from typing import Any
 
-from dlmnist import recipes
+from dlmnist import extras, recipes
 from dlmnist.argv import config_files
 
 # LightningCLI's own subcommands (tests/test_cli.py checks this list against LightningCLI.subcommands()).
@@ -43,13 +43,14 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
 def help_text() -> str:
     names = ",".join([*LIGHTNING_COMMANDS, *sorted(EXTRA_COMMANDS)])
     lines = [
-        f"usage: dlmnist [-h] [-c CONFIG] [--print_config] {{{names}}} ...",
+        f"usage: dlmnist [-h] [--version] [-c CONFIG] [--print_config] {{{names}}} ...",
         "",
         "Classic MNIST deep-feature-learning experiments: PyTorch Lightning models, YAML configs, run folders",
         "runs/<name>/version_<n>/ (config.yaml, metrics.csv, checkpoints/, figures/).",
         "",
         "options:",
         "  -h, --help            show this help message and exit",
+        "  --version             print the versions of dlmnist, torch, Lightning and Python and exit",
         "  -c CONFIG, --config CONFIG",
         "                        path to a configuration file in json or yaml format",
         "  --print_config [=flags]",
@@ -83,20 +84,43 @@ def early_error(argv: list[str]) -> str | None:
     return recipes.unknown(missing[0]) if missing else None
 
 
+def versions() -> str:
+    """``dlmnist --version``: the versions that decide what a run does, read without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = sys.version.split()[0]
+    return f"dlmnist {of('dlmnist')} (torch {of('torch')}, lightning {of('lightning')}, python {python})\n"
+
+
 def main(args: Any = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     if argv in ([], ["--help"], ["-h"]):
         sys.stdout.write(help_text())
         raise SystemExit(0)
-    if argv[0] in EXTRA_COMMANDS:
-        raise SystemExit(run_extra(argv[0], argv[1:]))
-    if error := early_error(argv):
-        command = f" {argv[0]}" if argv[0] in LIGHTNING_COMMANDS else ""
-        sys.stderr.write(f"usage: dlmnist{command} [-h] [-c CONFIG] ...\nerror: {error}\n")
-        raise SystemExit(2)
-    from dlmnist.cli import main as cli_main
+    if argv == ["--version"]:
+        sys.stdout.write(versions())
+        raise SystemExit(0)
+    try:
+        if argv[0] in EXTRA_COMMANDS:
+            raise SystemExit(run_extra(argv[0], argv[1:]))
+        if error := early_error(argv):
+            command = f" {argv[0]}" if argv[0] in LIGHTNING_COMMANDS else ""
+            sys.stderr.write(f"usage: dlmnist{command} [-h] [-c CONFIG] ...\nerror: {error}\n")
+            raise SystemExit(2)
+        from dlmnist.cli import main as cli_main
 
-    cli_main(args)
+        cli_main(args)
+    except ModuleNotFoundError as e:  # an optional extra that is not installed: say which, in one line
+        if (line := extras.missing(e, f"dlmnist {argv[0]}")) is None:
+            raise
+        sys.stderr.write(f"dlmnist: error: {line}\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from dlmnist.callbacks.reconstructions import ReconstructionGrid
 from dlmnist.callbacks.safety import FiniteLossGuard, ResumeCheckpoint, RNGState
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.compat import BF16_FLAGS, cpu_native_bf16
+from dlmnist.extras import require
 from dlmnist.models.base import Model
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -55,6 +56,7 @@ def set_loggers(trainer: Namespace, run: Path, sub: str) -> None:
     for lg in others:
         lg.init_args.save_dir = str(run)
         if "WandbLogger" in lg.class_path:
+            require("wandb", "the W&B logger")
             if not lg.init_args.get("name"):
                 lg.init_args.name = f"{run.parent.name}/{run.name}" + (f"/{sub}" if sub else "")
             if not lg.init_args.get("offline") and not wandb_account_configured():
