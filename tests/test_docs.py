@@ -165,6 +165,7 @@ def project(tmp_path, monkeypatch, mnist_dir):
     (tmp_path / "data" / "mnist").symlink_to(mnist_dir / "mnist")
     write_fake_dataset(tmp_path / "data", "fashion_mnist")  # Fashion-MNIST: Debian's package is not here
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLMNIST_DATA", str(tmp_path / "data"))  # the data folder of commands that name none
     monkeypatch.setenv("WANDB_MODE", "offline")
     return tmp_path
 
