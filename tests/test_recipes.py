@@ -71,10 +71,26 @@ def test_configs_lists_and_shows_the_recipes(capsys):
     assert e.value.code == 0 and capsys.readouterr().out == (CONFIGS / "cnn.yaml").read_text()
 
 
-@pytest.mark.parametrize("argv", [("configs", "show", "cnnn"), ("fit", "-c", "cnnn"), ("test", "--config=cnnn")])
-def test_an_unknown_name_is_one_line_with_the_close_match(argv, capsys, tmp_path, monkeypatch):
+UNKNOWN = [
+    (("configs", "show", "cnnn"), "cnnn", "cnn"),
+    (("fit", "-c", "cnnn"), "cnnn", "cnn"),
+    (("test", "--config=trainer/cpu_bf61"), "trainer/cpu_bf61", "trainer/cpu_bf16"),
+    (("summarize", "-c", "lenet"), "lenet", "lenet5"),
+    (("tune", "serch/cnn"), "serch/cnn", "search/cnn"),
+    (("suite", "--graph", "configs/suit.yaml", "--dry_run"), "configs/suit.yaml", "suite"),
+]
+
+
+@pytest.mark.parametrize("argv, name, close", UNKNOWN, ids=[a[0] for a, _, _ in UNKNOWN])
+def test_an_unknown_name_is_one_line_with_the_close_match(argv, name, close, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
         run_cli(*argv)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert e.value.code == 2 and "config 'cnnn'" in err and "did you mean 'cnn'?" in err, err
+    assert e.value.code == 2 and f"config '{name}'" in err and f"did you mean '{close}'?" in err, err
+
+
+def test_the_resolver_refuses_an_unknown_name_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="config 'cnnn' is neither a file nor a packaged recipe; did you mean 'cnn'"):
+        dump("cnnn")

@@ -81,6 +81,8 @@ def _structured(param: dict[str, Any]) -> bool:
 
 
 def load_spec(path: str | Path) -> SearchSpec:
+    if not recipes.exists(path):
+        raise ValueError(recipes.unknown(str(path)))
     path = Path(recipes.path(path))  # a file, else a packaged spec (search/cnn)
     raw = yaml.safe_load(path.read_text()) or {}
     bad = set(raw) - KEYS
