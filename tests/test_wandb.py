@@ -64,3 +64,30 @@ def test_the_wandb_run_is_finished_when_training_raises(fake_data, tmp_path, mon
         run_cli("fit", *common(fake_data, tmp_path, *WANDB, "--trainer.max_steps=6", *crash))
     assert wandb.run is None
     assert list((tmp_path / "cnn" / "version_0" / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+@pytest.fixture
+def no_account(tmp_path, monkeypatch):
+    """No W&B key here: no WANDB_API_KEY, no ~/.netrc, no WANDB_MODE (set empty: restored after the test, also
+    when Lightning sets it for an offline logger)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WANDB_MODE", "")
+    monkeypatch.setenv("WANDB_API_KEY", "")
+
+
+@pytest.mark.parametrize("given", [[], ["--trainer.logger.offline=false"], ["--trainer.logger.init_args.mode=online"]])
+def test_online_without_an_account_is_refused_in_one_line_before_any_folder(given, no_account, fake_data, tmp_path,
+                                                                           capsys):
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as e:
+        run_cli("fit", *common(fake_data, runs, *WANDB, *given, "--trainer.max_steps=2"))
+    assert e.value.code == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
+    assert len(errors) == 1 and errors[0].startswith("dlmnist: error: W&B logs online and no W&B account is set up")
+    assert "WANDB_API_KEY" in errors[0] and "--trainer.logger.offline=true" in errors[0]
+    assert not runs.exists()
+
+
+def test_offline_given_is_offline_without_an_account(no_account, fake_data, tmp_path):
+    run_cli("fit", *common(fake_data, tmp_path, *WANDB, "--trainer.logger.offline=true", "--trainer.max_steps=2"))
+    assert list((tmp_path / "cnn" / "version_0" / "wandb").glob("offline-run-*"))

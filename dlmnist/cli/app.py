@@ -17,13 +17,15 @@ from typing import Any, Optional
 
 from jsonargparse import Namespace
 from jsonargparse.typing import PositiveInt
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from dlmnist import recipes, runs
 from dlmnist.argv import config_files, given_keys, wants_help, with_recipe_paths, without_help
 from dlmnist.callbacks.safety import NonFiniteLossError, finish_wandb
+from dlmnist.cli.errors import SetupError
 from dlmnist.cli.parser import PARSER_MODE, DLMNISTParser, RunConfigCallback
-from dlmnist.cli.trainer import bf16_fallback, command_callbacks, set_loggers
+from dlmnist.cli.trainer import bf16_fallback, check_loggers, command_callbacks, set_loggers, trainer_error
 from dlmnist.compat import LightningCLIHooks, subcommand_parsers
 from dlmnist.data import DataError, MNISTDataModule
 from dlmnist.models.base import Model
@@ -116,7 +118,8 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand]
         self._made: list[Path] = []
-        base = Path(cfg.runs_dir) / self._experiment_name(cfg)
+        check_loggers(cfg.trainer)  # before any folder is made
+        base = Path(cfg.trainer.get("default_root_dir") or "") / cfg.runs_dir / self._experiment_name(cfg)
         try:
             ckpt = cfg.get("ckpt_path")
             if ckpt in ("best", "last"):
@@ -127,11 +130,8 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
             self.run_dir, self.log_sub, self._made = runs.open_run(base, ckpt, self.subcommand)
         except (FileNotFoundError, FileExistsError) as e:
             self._error(str(e))
-        sub = self.log_sub
-        _say(f"dlmnist {self.subcommand}: run folder {self.run_dir}" + (f" (log in {sub}/)" if sub else ""))
-        cfg.trainer.default_root_dir = str(self.run_dir)
         bf16_fallback(cfg.trainer)
-        set_loggers(cfg.trainer, self.run_dir, sub)
+        set_loggers(cfg.trainer, self.run_dir, self.log_sub)
 
     def instantiate_classes(self) -> None:
         try:
@@ -142,6 +142,8 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         except BaseException:
             runs.release(self._made)  # nothing written yet: leave no empty run folder behind
             raise
+        sub = self.log_sub
+        _say(f"dlmnist {self.subcommand}: run folder {self.run_dir}" + (f" (log in {sub}/)" if sub else ""))
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config[self.subcommand]
@@ -151,7 +153,10 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         )
         callbacks += self.trainer_defaults.get("callbacks", [])  # e.g. the pruning callback of `dlmnist tune`
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
-        trainer = super().instantiate_trainer(**kwargs)
+        try:  # the run folder is the Trainer's root; the config keeps the given root (the runs are under it)
+            trainer = super().instantiate_trainer(**kwargs, default_root_dir=str(self.run_dir))
+        except MisconfigurationException as e:  # e.g. accelerator=gpu on a machine without one
+            raise trainer_error(cfg.trainer, e) from None
         if self.subcommand == "fit":  # e.g. the stacked AE's phase schedule vs max_epochs; a ValueError becomes a
             self.model.check_trainer(trainer)  # usage error in instantiate_classes, before any file is written
         return trainer
@@ -184,7 +189,7 @@ def main(args: Any = None) -> None:
     :func:`dlmnist.entry.main`: it answers the top-level help and the other commands without Lightning."""
     try:
         DLMNISTCLI(args=None if args is None else list(args))
-    except (DataError, EncoderCheckpointError) as e:
+    except (DataError, EncoderCheckpointError, SetupError) as e:
         print(f"dlmnist: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except NonFiniteLossError as e:

@@ -9,6 +9,12 @@ import inspect
 import re
 
 
+class SetupError(Exception):
+    """A setting this machine or account cannot honour (no GPU, no W&B account): said in one line, exit 2."""
+
+
+# Kept (text, not structure): jsonargparse 4.53 raises plain TypeError/ValueError/NSKeyError; the key path exists only
+# in the nested message, and a Union failure chains only the first subtype's exception, the others' as text.
 def error_reason(error: Exception) -> str:
     """One or two readable lines out of a jsonargparse error: which key, what was given, what is allowed.
 

@@ -1,1 +1,1 @@
-"""Hyperparameter search with Optuna: search specs, the pruning callback and `dlmnist tune`."""
+"""Hyperparameter search with Optuna: search specs and `dlmnist tune` (pruning: optuna-integration)."""

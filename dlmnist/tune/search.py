@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 
 import optuna
+from lightning.pytorch.callbacks import LambdaCallback
 from optuna.trial import TrialState
+from optuna_integration.pytorch_lightning import PyTorchLightningPruningCallback
 
 from dlmnist.cli import call_cli
+from dlmnist.cli.errors import SetupError
 from dlmnist.runs import read_json
-from dlmnist.tune.pruning import OptunaPruning
 from dlmnist.tune.spec import SearchSpec, load_spec
 from dlmnist.utils.files import atomic_write_text
 
@@ -41,6 +43,8 @@ def open_study(spec: SearchSpec, name: str, storage: str, direction: str, worker
 
     pruner = optuna.pruners.MedianPruner(**spec.pruner) if spec.pruner is not None else optuna.pruners.NopPruner()
     engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None  # workers wait for the lock
+    # Kept: RDBStorage creates its tables unguarded (3 processes opening a fresh SQLite file together: 8 of 24
+    # failed, "table ... already exists" / UNIQUE alembic_version); JournalStorage has no such race but no heartbeat
     for attempt in range(5):  # workers starting together race to create the tables and the study: retry
         try:
             storage_obj = optuna.storages.RDBStorage(
@@ -60,13 +64,20 @@ def open_study(spec: SearchSpec, name: str, storage: str, direction: str, worker
     return study
 
 
-def objective(spec: SearchSpec, name: str, runs_dir: Path, extra: list[str]):
+def trial_callbacks(trial: optuna.Trial, metric: str) -> list:
+    """Optuna's pruning callback (reports ``metric`` after each validation, raises ``optuna.TrialPruned`` when the
+    pruner says so) and one that records the trial's run folder on the trial."""
+    record = LambdaCallback(on_fit_start=lambda trainer, _: trial.set_user_attr("run_dir", trainer.default_root_dir))
+    return [PyTorchLightningPruningCallback(trial, monitor=metric), record]
+
+
+def objective(spec: SearchSpec, name: str, runs_dir: Path, extra: list[str], metric: str):
     def run_trial(trial: optuna.Trial) -> float:
         args = spec.cli_args(spec.suggest(trial)) + extra
         args += [f"--name=tune/{name}/trial_{trial.number:03d}", f"--runs_dir={runs_dir}"]
         trial.set_user_attr("args", args)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        cli, _ = call_cli(["fit", *args], callbacks=[OptunaPruning(trial)])
+        cli, _ = call_cli(["fit", *args], callbacks=trial_callbacks(trial, metric))
         score = cli.trainer.checkpoint_callback.best_model_score
         if score is None or not math.isfinite(float(score)):
             raise RuntimeError(f"trial {trial.number}: no finite best validation score ({score})")
@@ -130,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[tune] study {name} ({storage}), worker {a.worker}: {finished} of {total} trials done")
         # after each trial: stop once the finished trials and those other workers are running reach the budget
         stop = optuna.study.MaxTrialsCallback(total, states=(*DONE, TrialState.RUNNING))
-        study.optimize(objective(spec, name, runs_dir, extra), n_trials=total - finished, callbacks=[stop])
+        try:
+            study.optimize(objective(spec, name, runs_dir, extra, metric), n_trials=total - finished, callbacks=[stop])
+        except SetupError as e:  # e.g. -- --trainer.accelerator=gpu without a GPU: every trial would stop there
+            print(f"dlmnist tune: error: {e}", file=sys.stderr)
+            return 2
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
     best = study.best_trial

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torchvision.utils import make_grid
 
 from dlmnist.utils.files import atomic_write_bytes, run_dir
 
@@ -64,14 +65,10 @@ def confusion_figure(cm: torch.Tensor, classes: list[str] | None = None):
 
 
 def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
-    """``(N, 1, H, W)`` images in [0, 1] -> one ``(rows*H, ncols*W)`` picture, a 1-pixel gray line between tiles."""
-    n, _, h, w = images.shape
-    rows = -(-n // ncols)
-    out = torch.full((rows * (h + 1) - 1, ncols * (w + 1) - 1), 0.5)
-    for i, img in enumerate(images[:, 0].float().clamp(0, 1).cpu()):
-        r, c = divmod(i, ncols)
-        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = img
-    return out
+    """``(N, 1, H, W)`` images in [0, 1] -> one ``(rows*H, ncols*W)`` picture, a 1-pixel gray line between tiles
+    (fewer columns when N < ncols)."""
+    grid = make_grid(images.float().clamp(0, 1).cpu(), nrow=ncols, padding=1, pad_value=0.5)  # (3, ...), gray frame
+    return grid[0, 1:-1, 1:-1]  # one channel, without the outer frame
 
 
 def panels_figure(panels: list[tuple[str, torch.Tensor]], ncols: int = 8, side_by_side: bool = True):

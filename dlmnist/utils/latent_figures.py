@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from dlmnist.utils.figures import pyplot
+from dlmnist.utils.figures import pyplot, tile
 
 
 def image_grid_figure(images: torch.Tensor, rows: int, title: str = "", row_labels: list[str] | None = None):
     """``images`` (N, 1, H, W) in [0, 1] drawn as ``rows`` rows of N / rows images, without axes."""
     plt = pyplot()
-    n = len(images)
-    cols = -(-n // rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-    if row_labels:
-        for r, label in enumerate(row_labels):
-            axes[r, 0].text(-2, 14, label, ha="right", va="center", fontsize=8)
+    cols = -(-len(images) // rows)
+    picture = tile(images, cols)  # (rows * (H + 1) - 1, cols * (W + 1) - 1)
+    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 0.9 + 0.4))
+    ax.imshow(picture.numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.axis("off")
+    h = images.shape[-2]
+    for r, label in enumerate(row_labels or []):
+        ax.text(-2, r * (h + 1) + h / 2, label, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
