@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_L
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+# the checkout's MNIST (make data) for every run that names no data folder, here and in the processes tests start
+os.environ.setdefault("DLMNIST_DATA", str(ROOT / "data"))
 CLI_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "name", "runs_dir", "optimizer", "lr_scheduler"}
 
 

@@ -191,7 +191,7 @@ def test_unknown_top_level_key_names_the_closest(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["fit", "-c", "configs/nope.yaml"], "config file 'configs/nope.yaml' does not exist"),
+        (["fit", "-c", "configs/nope.yaml"], "config 'configs/nope.yaml' is neither a file nor a packaged recipe"),
         (["fitt"], "unknown command 'fitt'; did you mean 'fit'?"),
         ([], "summarize"),  # dlmnist alone: the help, every command
     ],

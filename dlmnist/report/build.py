@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dlmnist import recipes
 from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, partial, section_table, spread
 from dlmnist.runs import read_json, versions
 from dlmnist.suite.graph import load_graph
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="reports", help="where README.md and figures/ go (default: %(default)s)")
     p.add_argument("--graph", default="configs/suite.yaml", help="sections and experiments (default: %(default)s)")
     a = p.parse_args(argv)
+    if not recipes.exists(a.graph):
+        p.error(recipes.unknown(a.graph))
     out = Path(a.out)
     if (out / "figures").is_dir():
         shutil.rmtree(out / "figures")  # figures of runs that are gone must not linger

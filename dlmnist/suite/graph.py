@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from dlmnist import recipes
+
 REF = re.compile(r"\{([A-Za-z0-9_.-]+)\}")  # {name}: the run folder of experiment `name`
 NODE_KEYS = {"config", "args", "needs", "test", "quick", "seeds"}
 
@@ -118,7 +120,7 @@ class Graph:
 def load_graph(path: str | Path, quick: bool = False) -> Graph:
     """The graph of ``path``; ``quick``: only the first of every entry's seeds (``--quick`` proves that the graph
     connects, the other seeds would prove nothing more)."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = yaml.safe_load(Path(recipes.path(path)).read_text()) or {}  # configs/suite.yaml: packaged if not here
     if quick:
         for entry in [*(raw.get("experiments") or {}).values(), *(raw.get("grids") or {}).values()]:
             if isinstance(entry, dict) and isinstance(entry.get("seeds"), list):

@@ -20,6 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
+from dlmnist import recipes
 from dlmnist.ledger.record import utc
 from dlmnist.runs import find_suite_run, suite_record
 from dlmnist.suite.cell import finish, fit, node_key, test
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     a, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    if not recipes.exists(a.graph):
+        p.error(recipes.unknown(a.graph))
     graph = load_graph(a.graph, quick=a.quick)
     only = None
     if a.only:
