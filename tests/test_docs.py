@@ -125,7 +125,7 @@ def shape(argv: list[str]) -> list[str]:
         if SEVERAL_PROCESSES_OR_GPU.search(" ".join(argv)):
             return [*argv, "--print_config"]
         return [*argv, *quick_args(argv)]
-    if sub == "suite" and "--dry_run" not in argv:
+    if sub == "suite" and "--dry_run" not in argv and "--plan" not in argv:
         return [*argv, *([] if "--quick" in argv else ["--quick"]), *([] if "--only" in argv else ["--only", "cnn"])]
     if sub == "latent":
         return [*argv, "--no_tsne"]  # t-SNE of the 10,000 test codes takes about a minute per model

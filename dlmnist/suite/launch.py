@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from dlmnist import runs
+from dlmnist.ledger.record import default_path, read
 from dlmnist.suite.cell import node_key
 from dlmnist.suite.executors import Launcher, LauncherError
 from dlmnist.suite.graph import Graph, Node
 from dlmnist.suite.jobs import JOBS_DIR, RunJob
+from dlmnist.suite.plan import Progress, expected
 
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
 
@@ -84,6 +86,7 @@ def run_graph_jobs(
 ) -> tuple[int, bool]:
     """Run (or reuse) every node as a job. Returns (the number of failed or skipped nodes, interrupted)."""
     pending: list[Node] = list(graph.order(only))
+    progress = Progress(expected(pending, read(default_path(runs_dir))), launcher.jobs or 1)
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     done: set[str] = set()
@@ -147,6 +150,7 @@ def run_graph_jobs(
                     failed.append(name)
                     print(f"[suite] {name}: FAILED (job {job.job_id}); {log_tail(job)}", flush=True)
                     _cancel_dependents(graph, inflight, failed)
+                print(progress.finished(name, running=len(inflight)), flush=True)
     except (KeyboardInterrupt, _Stop) as e:
         interrupted = True
         what = "Ctrl+C" if isinstance(e, KeyboardInterrupt) else str(e)

@@ -21,10 +21,11 @@ import traceback
 from pathlib import Path
 
 from dlmnist import recipes
-from dlmnist.ledger.record import utc
+from dlmnist.ledger.record import default_path, read, utc
 from dlmnist.runs import find_suite_run, suite_record
 from dlmnist.suite.cell import finish, fit, node_key, test
 from dlmnist.suite.graph import Graph, load_graph
+from dlmnist.suite.plan import Progress, expected
 
 
 def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False, info=None):
@@ -32,7 +33,9 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     failed: list[str] = []
-    for node in graph.order(only):
+    order = graph.order(only)
+    progress = Progress(expected(order, read(default_path(runs_dir))))
+    for node in order:
         if any(dep in failed for dep in node.deps):
             print(f"[suite] {node.name}: skipped, it needs a failed experiment", flush=True)
             failed.append(node.name)
@@ -61,6 +64,8 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
             traceback.print_exc()
             print(f"[suite] {node.name}: FAILED", flush=True)
             failed.append(node.name)
+        if not dry_run:
+            print(progress.finished(node.name), flush=True)
     if failed:
         print(f"[suite] failed or skipped: {', '.join(failed)}", flush=True)
     return len(failed)
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="these experiments (names or globs) and what they need")
     p.add_argument("--force", nargs="+", default=(), help="rerun these (names or globs) even if up to date")
     p.add_argument("--dry_run", action="store_true", help="say what would run, run nothing")
+    p.add_argument("--plan", action="store_true", help="every run's expected seconds (ledger), the critical path, "
+                   "the wall time at --jobs; run nothing")
     p.add_argument(
         "--launcher",
         choices=("sequential", "local", "slurm"),
@@ -106,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         if not only:
             p.error(f"--only {' '.join(a.only)} matches no experiment of {a.graph}")
     runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
+    if a.plan:
+        from dlmnist.suite.plan import print_plan
+
+        print_plan(graph, only, default_path(runs_dir), a.jobs or 1)
+        return 0
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be at least 1, got {a.jobs}")
     if a.launcher == "sequential" and (a.jobs is not None or a.launcher_opt or a.launcher_config):
