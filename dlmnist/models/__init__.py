@@ -4,6 +4,7 @@ from dlmnist.models.classifier import Classifier
 from dlmnist.models.gan import GAN
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
+from dlmnist.models.rnn import RowRNNClassifier
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
 from dlmnist.models.vit import ViT
@@ -16,6 +17,7 @@ __all__ = [
     "EncoderCheckpointError",
     "Model",
     "Optim",
+    "RowRNNClassifier",
     "StackedAutoEncoder",
     "ViT",
     "load_encoder",
