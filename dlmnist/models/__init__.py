@@ -5,6 +5,7 @@ from dlmnist.models.gan import GAN
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
 from dlmnist.models.rnn import RowRNNClassifier
+from dlmnist.models.seq2seq import DigitSeq2Seq
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
 from dlmnist.models.vit import ViT
@@ -14,6 +15,7 @@ __all__ = [
     "VAE",
     "AutoEncoder",
     "Classifier",
+    "DigitSeq2Seq",
     "EncoderCheckpointError",
     "Model",
     "Optim",
