@@ -95,6 +95,7 @@ class DigitSeq2Seq(Model):
         x, weights, placed, preds = figure
         dm = self.trainer.datamodule
         images = dm.denormalize(x).clamp(0, 1) if dm is not None and hasattr(dm, "denormalize") else x
-        title = (f"{self.hparams.attention} attention: decoder step (output, {self.hparams.order} order) "
+        kind = {"additive": "additive attention", "self": "self-attention onto the digits (heads, blocks averaged)"}
+        title = (f"{kind[self.hparams.attention]}: decoder step (output, {self.hparams.order} order) "
                  f"x encoder position (digit placed)")
         log_figure(self.trainer, "test/attention", sequence_attention_figure(images, weights, placed, preds, title))

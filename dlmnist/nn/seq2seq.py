@@ -95,8 +95,8 @@ class SelfAttentionDecoder(nn.Module):
     """Transformer decoder in which self-attention takes the place of encoder-decoder attention: the memory (L
     tokens) and the decoder's inputs (T tokens: embedded previous label + position) form one sequence, and
     ``depth`` pre-norm blocks of masked self-attention run over it. A memory token sees the memory; decoder token
-    t sees the memory and decoder tokens up to t. The weights (B, T, L) are the last block's, heads averaged,
-    from decoder tokens onto memory tokens; the rest of each row's mass is on earlier decoder tokens."""
+    t sees the memory and decoder tokens up to t. The weights (B, T, L) are those of the decoder tokens onto the
+    memory tokens, averaged over heads and blocks; the rest of each row's mass is on decoder tokens up to t."""
 
     def __init__(self, hidden_size: int, num_classes: int, heads: int, depth: int) -> None:
         super().__init__()
@@ -115,9 +115,11 @@ class SelfAttentionDecoder(nn.Module):
         mask = torch.ones(n, n, dtype=torch.bool, device=z.device).tril()  # decoder: causal over its own tokens
         mask[:, :n_mem] = True  # every token sees the whole memory ...
         mask[:n_mem, n_mem:] = False  # ... and a memory token nothing else
+        weights = 0.0
         for block in self.blocks:
-            z, weights = block(z, mask)  # (B, n, H), (B, heads, n, n)
-        return self.out(self.norm(z[:, n_mem:])), weights.mean(1)[:, n_mem:, :n_mem]  # (B, T, K), (B, T, L)
+            z, w = block(z, mask)  # (B, n, H), (B, heads, n, n)
+            weights = weights + w.mean(1) / len(self.blocks)  # (B, n, n): heads and blocks averaged
+        return self.out(self.norm(z[:, n_mem:])), weights[:, n_mem:, :n_mem]  # (B, T, K), (B, T, L)
 
     def forward(self, memory, final, steps: int, targets: Optional[torch.Tensor] = None):
         start = torch.full_like(memory[:, 0, 0], self.start, dtype=torch.long).unsqueeze(1)  # (B, 1)

@@ -14,8 +14,8 @@ def sequence_attention_figure(images: torch.Tensor, weights: torch.Tensor, place
     digit placed there, ``placed`` (N, L)); ``preds`` (N, T)."""
     plt = pyplot()
     n, steps, length = weights.shape
-    fig, axes = plt.subplots(2, n, figsize=(1.0 + 0.6 * length * n, 1.4 + 0.6 * (steps + 1)),
-                             gridspec_kw={"height_ratios": [1, steps], "hspace": 0.05}, squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.0 + (0.6 * length + 0.5) * n, 1.4 + 0.6 * (steps + 1)),
+                             gridspec_kw={"height_ratios": [1, steps], "hspace": 0.05, "wspace": 0.35}, squeeze=False)
     for i in range(n):
         top, grid = axes[0, i], axes[1, i]
         top.imshow(images[i, 0].numpy(), cmap="gray", aspect="auto")
