@@ -110,6 +110,7 @@ def test_the_sequence_model_refuses_a_batch_with_no_whole_sequence():
         model.step((torch.randn(5, 1, 28, 28), torch.arange(5)), "val", 0)
 
 
+@pytest.mark.slow  # trains (the mnist_dir fixture marks it too)
 def test_the_row_rnn_learns_above_chance_in_a_short_real_training(mnist_dir, tmp_path):
     L.seed_everything(0, verbose=False)
     dm = MNISTDataModule(data_dir=str(mnist_dir), batch_size=64, train_subset=3000, val_subset=500)
