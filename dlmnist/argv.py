@@ -1,4 +1,4 @@
-"""The one reader of a raw ``dlmnist`` command line (a leaf module: the standard library only).
+"""The one reader of a raw ``dlmnist`` command line (a leaf module: the standard library and the recipe finder).
 
 Everything else reads the resolved config (:func:`dlmnist.config.resolve`); the command line itself is read
 only for what the resolved config cannot tell: which ``-c`` files were given (the run is named after the
@@ -6,6 +6,8 @@ first) and which keys the user typed (they win over a checkpoint's saved argumen
 """
 
 from __future__ import annotations
+
+from dlmnist import recipes
 
 HELP = ("-h", "--help")
 
@@ -19,6 +21,17 @@ def config_files(argv: list[str]) -> list[str]:
         elif arg.startswith("--config="):
             files.append(arg.split("=", 1)[1])
     return files
+
+
+def with_recipe_paths(argv: list[str]) -> list[str]:
+    """``argv`` with every ``-c`` argument that names a packaged recipe (``-c cnn``) replaced by its file."""
+    out = list(argv)
+    for i, arg in enumerate(argv):
+        if arg in ("-c", "--config") and i + 1 < len(argv):
+            out[i + 1] = recipes.path(argv[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + recipes.path(arg.split("=", 1)[1])
+    return out
 
 
 def given_keys(argv: list[str], section: str) -> list[str]:

@@ -54,9 +54,27 @@ def given_hyperparameters() -> Optional[dict]:
     return _given_hyperparameters.get()
 
 
+CLI_INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"  # in lightning.pytorch.core.saving's allow-list
+
+
+def mark_cli_built(hparams: dict, cls: type) -> None:
+    """Make hyper-parameters saved in Python load as LightningCLI's do: ``load_from_checkpoint`` then builds the
+    model through jsonargparse, so sub-modules saved as ``class_path``/``init_args`` dicts are rebuilt."""
+    hparams["_instantiator"] = CLI_INSTANTIATOR
+    hparams["_class_path"] = f"{cls.__module__}.{cls.__qualname__}"
+
+
 def hparams_dicts(module) -> tuple[dict, dict]:
     """A LightningModule's saved hyper-parameters and their initial copy (both written to checkpoints)."""
     return module._hparams, module._hparams_initial
+
+
+def lightning_export_mode():
+    """The context Lightning's own ``to_torchscript``/``to_onnx`` trace in: a LightningModule with no Trainer
+    answers ``module.trainer`` with ``None`` instead of raising (tracing walks every attribute)."""
+    from lightning.pytorch.core.module import _jit_is_scripting
+
+    return _jit_is_scripting()
 
 
 def attached_trainer(module) -> Any:

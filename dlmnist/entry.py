@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import os
 import sys
 from typing import Any
 
+from dlmnist import extras, recipes
 from dlmnist.argv import config_files
 
 # LightningCLI's own subcommands (tests/test_cli.py checks this list against LightningCLI.subcommands()).
 LIGHTNING_COMMANDS: dict[str, str] = {
-    "fit": "train a model, e.g. dlmnist fit -c configs/cnn.yaml",
+    "fit": "train a model, e.g. dlmnist fit -c cnn (a packaged recipe) or -c my.yaml",
     "validate": "one evaluation epoch over the validation set (--ckpt_path best|last|<file>)",
     "test": "one evaluation epoch over the test set; writes test_metrics.json into the run folder",
     "predict": "predictions of a checkpoint on the test set; writes predictions.csv into the run folder",
@@ -32,23 +32,27 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dlmnist.report.build:main", "write reports/README.md from the run folders"),
     "tune": ("dlmnist.tune.search:main", "Optuna search on the validation metric (configs/search/*.yaml)"),
     "latent": ("dlmnist.analysis.latent_report:main", "latent-space metrics and scatters of trained encoders"),
+    "configs": ("dlmnist.recipes:main", "list the packaged recipes (-c NAME); dlmnist configs show NAME prints one"),
     "compare": ("dlmnist.analysis.compare:main", "inputs beside the reconstructions of several autoencoders"),
     "bernoulli-kl": ("dlmnist.reference.kl_figure:main", "figure of KL(p1||p2) and KL(p2||p1) between Bernoullis"),
     "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
     "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
+    "ledger": ("dlmnist.ledger.command:main", "results ledger: add runs, render and check the docs' numbers, diff"),
+    "export": ("dlmnist.export:main", "a checkpoint as ONNX, TorchScript or torch.export, preprocessing inside"),
 }
 
 
 def help_text() -> str:
     names = ",".join([*LIGHTNING_COMMANDS, *sorted(EXTRA_COMMANDS)])
     lines = [
-        f"usage: dlmnist [-h] [-c CONFIG] [--print_config] {{{names}}} ...",
+        f"usage: dlmnist [-h] [--version] [-c CONFIG] [--print_config] {{{names}}} ...",
         "",
         "Classic MNIST deep-feature-learning experiments: PyTorch Lightning models, YAML configs, run folders",
         "runs/<name>/version_<n>/ (config.yaml, metrics.csv, checkpoints/, figures/).",
         "",
         "options:",
         "  -h, --help            show this help message and exit",
+        "  --version             print the versions of dlmnist, torch, Lightning and Python and exit",
         "  -c CONFIG, --config CONFIG",
         "                        path to a configuration file in json or yaml format",
         "  --print_config [=flags]",
@@ -78,10 +82,22 @@ def early_error(argv: list[str]) -> str | None:
         close = difflib.get_close_matches(command, known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"unknown command '{command}'; {hint}commands: {', '.join(known)}"
-    missing = [f for f in config_files(argv[1:]) if not os.path.isfile(f)]
-    if missing:
-        return f"config file '{missing[0]}' does not exist (configs are in configs/, e.g. configs/cnn.yaml)"
-    return None
+    missing = [f for f in config_files(argv[1:]) if not recipes.exists(f)]
+    return recipes.unknown(missing[0]) if missing else None
+
+
+def versions() -> str:
+    """``dlmnist --version``: the versions that decide what a run does, read without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = sys.version.split()[0]
+    return f"dlmnist {of('dlmnist')} (torch {of('torch')}, lightning {of('lightning')}, python {python})\n"
 
 
 def main(args: Any = None) -> None:
@@ -89,15 +105,24 @@ def main(args: Any = None) -> None:
     if argv in ([], ["--help"], ["-h"]):
         sys.stdout.write(help_text())
         raise SystemExit(0)
-    if argv[0] in EXTRA_COMMANDS:
-        raise SystemExit(run_extra(argv[0], argv[1:]))
-    if error := early_error(argv):
-        command = f" {argv[0]}" if argv[0] in LIGHTNING_COMMANDS else ""
-        sys.stderr.write(f"usage: dlmnist{command} [-h] [-c CONFIG] ...\nerror: {error}\n")
-        raise SystemExit(2)
-    from dlmnist.cli import main as cli_main
+    if argv == ["--version"]:
+        sys.stdout.write(versions())
+        raise SystemExit(0)
+    try:
+        if argv[0] in EXTRA_COMMANDS:
+            raise SystemExit(run_extra(argv[0], argv[1:]))
+        if error := early_error(argv):
+            command = f" {argv[0]}" if argv[0] in LIGHTNING_COMMANDS else ""
+            sys.stderr.write(f"usage: dlmnist{command} [-h] [-c CONFIG] ...\nerror: {error}\n")
+            raise SystemExit(2)
+        from dlmnist.cli import main as cli_main
 
-    cli_main(args)
+        cli_main(args)
+    except ModuleNotFoundError as e:  # an optional extra that is not installed: say which, in one line
+        if (line := extras.missing(e, f"dlmnist {argv[0]}")) is None:
+            raise
+        sys.stderr.write(f"dlmnist: error: {line}\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -6,13 +6,6 @@ import os
 import re
 from pathlib import Path
 
-# pytest -n N: each worker gets its share of the cores before torch is imported (here and in the processes the
-# tests start), instead of N workers each running as many threads as there are cores. On the 2-core machine,
-# two workers of two threads each spent a third more CPU time on the same tests than two workers of one.
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
-
 import numpy as np
 import pytest
 import yaml
@@ -23,6 +16,8 @@ from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_L
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+# the checkout's MNIST (make data) for every run that names no data folder, here and in the processes tests start
+os.environ.setdefault("DLMNIST_DATA", str(ROOT / "data"))
 CLI_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "name", "runs_dir", "optimizer", "lr_scheduler"}
 
 
@@ -146,3 +141,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def fit_briefly(model, data_dir: Path, tmp_path: Path, normalize: bool = True, max_epochs: int = 1) -> str:
+    """Fit ``model`` (built in Python) for two batches of real MNIST with a real Trainer; the checkpoint's path."""
+    import lightning as L
+
+    from dlmnist.data import MNISTDataModule
+
+    dm = MNISTDataModule(data_dir=str(data_dir), batch_size=32, normalize=normalize, train_subset=100, val_subset=50)
+    trainer = L.Trainer(max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(model, dm)
+    path = str(tmp_path / "model.ckpt")
+    trainer.save_checkpoint(path)
+    return path

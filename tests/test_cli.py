@@ -191,7 +191,7 @@ def test_unknown_top_level_key_names_the_closest(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["fit", "-c", "configs/nope.yaml"], "config file 'configs/nope.yaml' does not exist"),
+        (["fit", "-c", "configs/nope.yaml"], "config 'configs/nope.yaml' is neither a file nor a packaged recipe"),
         (["fitt"], "unknown command 'fitt'; did you mean 'fit'?"),
         ([], "summarize"),  # dlmnist alone: the help, every command
     ],
@@ -266,7 +266,7 @@ def test_top_level_help_lists_exactly_lightnings_subcommands():
     assert not set(EXTRA_COMMANDS) & set(LIGHTNING_COMMANDS)
 
 
-@pytest.mark.parametrize("name", ["summarize", "suite", "report", "tune", "latent", "compare", "curves"])
+@pytest.mark.parametrize("name", ["summarize", "suite", "report", "tune", "latent", "compare", "curves", "export"])
 def test_every_extra_command_resolves_to_a_function(name):
     import importlib
 

@@ -102,3 +102,26 @@ def test_submitit_and_torch_attributes():
     params = compat.slurm_parameters()
     assert {"partition", "time", "gpus_per_node"} <= params
     assert isinstance(compat.onednn_bf16_supported(), bool)
+
+
+def test_hyper_parameters_marked_as_the_clis_load_through_its_instantiator(tmp_path):
+    from lightning.pytorch.core.saving import _ALLOWED_INSTANTIATORS
+
+    assert compat.CLI_INSTANTIATOR in _ALLOWED_INSTANTIATORS
+    model = Tiny(width=5)
+    compat.mark_cli_built(model.hparams, Tiny)
+    assert model.hparams["_class_path"].endswith(".Tiny")
+    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "t.ckpt")
+    again = L.LightningModule.load_from_checkpoint(tmp_path / "t.ckpt")  # the class comes from _class_path
+    assert type(again) is Tiny and again.hparams.width == 5
+
+
+def test_lightning_export_mode_lets_a_module_without_trainer_be_traced():
+    model = Tiny()
+    with pytest.raises(RuntimeError, match="not attached"):
+        model.trainer  # noqa: B018
+    with compat.lightning_export_mode():
+        assert model.trainer is None
+        torch.jit.trace(model.layer, torch.zeros(1, 4))

@@ -136,7 +136,7 @@ def test_subset_larger_than_the_actual_files(fake_data):
 def test_truncated_file_is_named_with_the_fix(fake_data):
     path = fake_data / "fashion_mnist" / TRAIN_IMAGES
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DataError, match=f"{path}: truncated.*make data"):
+    with pytest.raises(DataError, match=f"{path}: truncated.*python -m dlmnist.data"):
         ensure_files(fake_data, "fashion_mnist")
 
 
@@ -149,13 +149,13 @@ def test_corrupted_mnist_file_fails_its_checksum(tmp_path):
 def test_a_verified_file_is_hashed_once_and_again_when_it_changes(mnist_dir, tmp_path, monkeypatch):
     import shutil
 
-    from dlmnist.data import sources
+    from dlmnist.data import files, sources
 
     folder = tmp_path / "mnist"
     shutil.copytree(mnist_dir / "mnist", folder, ignore=shutil.ignore_patterns(".*"))
     hashed = []
-    real = sources.sha256
-    monkeypatch.setattr(sources, "sha256", lambda p: hashed.append(p.name) or real(p))
+    real = files.sha256
+    monkeypatch.setattr(files, "sha256", lambda p: hashed.append(p.name) or real(p))
     ensure_files(tmp_path, "mnist", download=False)
     assert sorted(hashed) == sorted(sources.FILES)  # the first look hashes each file
     ensure_files(tmp_path, "mnist", download=False)

@@ -47,6 +47,9 @@ SKIPPED = {
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 0 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --storage sqlite:///runs/tune/cnn/study.db --study cnn --worker 1 &": "a worker in the background: tests/test_tune.py runs two workers on one SQLite study",
     "wait": "the shell waits for the two background workers above",
+    ".venv/bin/dlmnist ledger add runs/cnn/version_0": "needs a run tested on the whole test set (here: one batch); tests/test_ledger.py adds runs",
+    "pip install dist/dlmnist-0.1.0-py3-none-any.whl": "installs a package: tests/test_packaging.py builds the wheel and runs it outside the checkout",
+    "pip install dlmnist[tune,cluster]": "installs packages (network): tests/test_packaging.py checks the one-line error of a missing extra",
     ".venv/bin/dlmnist tune configs/search/cnn.yaml --study cnn --storage postgresql://user:password@dbhost/optuna --worker $SLURM_ARRAY_TASK_ID -- -c configs/trainer/gpu.yaml": "needs a database server (tests/test_tune.py shares a SQLite study)",
 }
 # make targets and the dlmnist commands they stand for (the Makefile's recipes)
@@ -123,7 +126,7 @@ def shape(argv: list[str]) -> list[str]:
         if SEVERAL_PROCESSES_OR_GPU.search(" ".join(argv)):
             return [*argv, "--print_config"]
         return [*argv, *quick_args(argv)]
-    if sub == "suite" and "--dry_run" not in argv:
+    if sub == "suite" and "--dry_run" not in argv and "--plan" not in argv:
         return [*argv, *([] if "--quick" in argv else ["--quick"]), *([] if "--only" in argv else ["--only", "cnn"])]
     if sub == "latent":
         return [*argv, "--no_tsne"]  # t-SNE of the 10,000 test codes takes about a minute per model
@@ -166,6 +169,7 @@ def project(tmp_path, monkeypatch, mnist_dir):
     (tmp_path / "data" / "mnist").symlink_to(mnist_dir / "mnist")
     write_fake_dataset(tmp_path / "data", "fashion_mnist")  # Fashion-MNIST: Debian's package is not here
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLMNIST_DATA", str(tmp_path / "data"))  # the data folder of commands that name none
     monkeypatch.setenv("WANDB_MODE", "offline")
     return tmp_path
 

@@ -242,14 +242,16 @@ def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
         "grids": {"labels": {"seeds": [1, 2], "rows": {
             "scratch": {"config": "configs/fewshot_scratch.yaml"},
             "pretrained": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x"}},
-        }, "columns": {"100": {"data.train_subset": 100}, "all": {"data.train_subset": None}}}},
+        }, "columns": {"100": None, "all": "configs/labels/all.yaml"}}},
         "report": [{"title": "Labels", "grid": "labels", "metric": "test/acc"}],
     }, sort_keys=False))
     g = load_graph(graph)
     assert g.grids == {"labels": {"scratch": {"100": "labels_scratch_100", "all": "labels_scratch_all"},
                                   "pretrained": {"100": "labels_pretrained_100", "all": "labels_pretrained_all"}}}
     assert g.nodes["labels_pretrained_100_s2"].args["model.encoder_checkpoint"] == "{pre_s2}/x"
-    assert g.nodes["labels_pretrained_all"].args["data.train_subset"] is None
+    assert g.nodes["labels_pretrained_all"].config == ["configs/fewshot_transfer.yaml", "configs/labels/all.yaml"]
+    assert g.nodes["labels_pretrained_100"].config == ["configs/fewshot_transfer.yaml"]  # the recipe as it is
+    assert g.nodes["labels_pretrained_100_s2"].experiment == "labels_pretrained_100"  # the seeds' experiment
     assert len(load_graph(graph, quick=True).nodes) == 5  # the first seed of everything
 
     runs = tmp_path / "runs"
@@ -264,6 +266,11 @@ def test_a_grid_is_declared_once_and_reported_as_one_table_and_figure(tmp_path):
     table = text[text.index("## Labels") :]
     assert "| scratch | 0.82 ± 0.028 (n=2) | 0.99 (n=1) |" in table and "| pretrained | not run | not run |" in table
     assert (tmp_path / "reports" / "figures" / "labels" / "label_efficiency.png").stat().st_size > 1000
+    raw = yaml.safe_load(graph.read_text())
+    raw["grids"]["labels"]["columns"]["all"] = {"data.train_subset": None}  # a hidden override, not a file
+    graph.write_text(yaml.safe_dump(raw))
+    with pytest.raises(GraphError, match="column 'all': a config file or null"):
+        load_graph(graph)
 
 
 def test_suite_arguments_are_written_as_the_cli_reads_them():

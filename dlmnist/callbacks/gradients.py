@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from dlmnist.utils.checks import PositiveInt, check
-from dlmnist.utils.figures import log_figure, pyplot
+from dlmnist.utils.figures import colormap, log_figure, subplots
 
 ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU, nn.LeakyReLU, nn.SiLU)
 
@@ -118,11 +118,10 @@ class GradientStats(L.Callback):
 def gradient_figure(history: dict[str, list[tuple[int, float]]], order: list[str]):
     """Left: gradient norm of every layer over training steps (log scale); right: norm against layer depth at
     the first and the last recorded step (the vanishing-gradient picture: small norms near the input)."""
-    plt = pyplot()
     names = [n for n in [*(o or "model" for o in order), *history] if n in history]
     names = list(dict.fromkeys(names))  # depth order, once each
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    cmap = plt.get_cmap("viridis")
+    fig, (ax, ax2) = subplots(1, 2, figsize=(12, 4.5))
+    cmap = colormap("viridis")
     for i, name in enumerate(names):
         steps, norms = zip(*history[name])
         ax.plot(steps, norms, color=cmap(i / max(len(names) - 1, 1)), label=name, lw=1.2)

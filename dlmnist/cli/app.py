@@ -20,8 +20,8 @@ from jsonargparse.typing import PositiveInt
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from dlmnist import runs
-from dlmnist.argv import config_files, given_keys, wants_help, without_help
+from dlmnist import recipes, runs
+from dlmnist.argv import config_files, given_keys, wants_help, with_recipe_paths, without_help
 from dlmnist.callbacks.safety import NonFiniteLossError, finish_wandb
 from dlmnist.cli.errors import SetupError
 from dlmnist.cli.parser import PARSER_MODE, DLMNISTParser, RunConfigCallback
@@ -67,12 +67,14 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        self.argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        self.argv = with_recipe_paths([str(a) for a in (sys.argv[1:] if args is None else args)])  # -c cnn
+        if missing := [f for f in config_files(self.argv) if not Path(f).is_file()]:
+            parser.error(recipes.unknown(missing[0]))
         if wants_help(self.argv):  # fit -c X --help: the resolved model's arguments first
             model = self._resolved_model(parser)
             for sub in subcommand_parsers(self).values():
                 sub.help_model = model
-        super().parse_arguments(parser, args)
+        self.config = parser.parse_args(self.argv)  # LightningCLI's parse_arguments, given the resolved names
         if self.resolve_only:
             raise Resolved(subcommand_parsers(self)[self.config.subcommand], self.config)
 

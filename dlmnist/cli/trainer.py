@@ -19,6 +19,7 @@ from dlmnist.callbacks.safety import FiniteLossGuard, ResumeCheckpoint, RNGState
 from dlmnist.callbacks.writers import PredictionWriter, TestMetricsWriter
 from dlmnist.cli.errors import SetupError
 from dlmnist.compat import BF16_FLAGS, cpu_native_bf16
+from dlmnist.extras import require
 from dlmnist.models.base import Model
 
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -60,6 +61,8 @@ def check_loggers(trainer: Namespace) -> None:
     Online is W&B's default (``offline: false``) unless ``mode`` or ``WANDB_MODE`` says offline or disabled.
     """
     for lg in _as_list(trainer.logger):
+        if "WandbLogger" in lg.class_path:
+            require("wandb", "the W&B logger")  # the [wandb] extra
         if "WandbLogger" not in lg.class_path or lg.init_args.get("offline"):
             continue
         mode = lg.init_args.get("mode") or os.environ.get("WANDB_MODE") or "online"

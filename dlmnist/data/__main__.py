@@ -10,7 +10,7 @@ from dlmnist.data.sources import DATASETS, DataError, ensure_files
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dlmnist.data", description=__doc__)
-    p.add_argument("--data_dir", default="data")
+    p.add_argument("--data_dir", default=None, help="default: $DLMNIST_DATA, else a per-user cache folder")
     p.add_argument("--dataset", choices=sorted(DATASETS), nargs="+", default=["mnist"])
     p.add_argument("--no-download", dest="download", action="store_false")
     args = p.parse_args(argv)

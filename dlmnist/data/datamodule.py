@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from dlmnist.data.augment import Augment, batch_seed
+from dlmnist.data.files import data_dir as data_dir_of
 from dlmnist.data.idx import read_idx
 from dlmnist.data.loader import TensorBatches
 from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
@@ -21,7 +22,8 @@ class MNISTDataModule(L.LightningDataModule):
     """MNIST / Fashion-MNIST as in-memory tensors of shape (N, 1, 28, 28).
 
     Args:
-        data_dir: folder holding ``<dataset>/`` with the four IDX files (fetched there if missing).
+        data_dir: folder holding ``<dataset>/`` with the four IDX files (fetched there if missing); by default
+            ``$DLMNIST_DATA``, else a per-user cache folder (``~/.cache/dlmnist`` on Linux).
         dataset: ``mnist`` or ``fashion_mnist``.
         batch_size: training batch size (per process); see ``full_batch``.
         full_batch: train on the whole training split as one batch (full-batch gradient descent: one optimizer
@@ -49,7 +51,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data",
+        data_dir: Optional[str] = None,
         dataset: Literal["mnist", "fashion_mnist"] = "mnist",
         batch_size: PositiveInt = 256,
         eval_batch_size: PositiveInt = 1000,
@@ -89,7 +91,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.augment = Augment(**augment) if isinstance(augment, dict) else augment  # a dict from a checkpoint
         self.exclude_classes = sorted(set(exclude_classes))
         self.spec = DATASETS[dataset]
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_dir_of(data_dir)
         self._loaded = False
 
     @property
@@ -195,6 +197,11 @@ class MNISTDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatches:
         return self._batches("test", self.hparams.eval_batch_size)
+
+    @property
+    def pixel_normalization(self) -> tuple[float, float]:
+        """``(mean, std)`` the images are standardised with: pixels in [0, 1] -> ``(pixels - mean) / std``."""
+        return (self.spec.mean, self.spec.std) if self.hparams.normalize else (0.0, 1.0)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Back to pixels in [0, 1] (for pictures)."""

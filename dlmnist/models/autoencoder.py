@@ -92,6 +92,9 @@ class AutoEncoder(PretrainedEncoder, Model):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))  # (B, 1, 28, 28) -> (B, latent_dim) -> (B, 1, 28, 28)
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, latent_dim) -> (B, 1, 28, 28)
+
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The input the model sees: ``x`` plus Gaussian noise, clipped to [0, 1] (``x`` itself without noise)."""
         if not self.hparams.noise_factor:

@@ -17,8 +17,10 @@ from typing import ClassVar, Literal, Optional
 import lightning as L
 import torch
 
-from dlmnist.compat import attached_trainer, given_hyperparameters, hparams_dicts, logs_this_step
+from dlmnist.compat import attached_trainer, given_hyperparameters, hparams_dicts, logs_this_step, mark_cli_built
 from dlmnist.models.optim import Optim, build_optimizer
+from dlmnist.utils.images import as_pixels
+from dlmnist.utils.init_config import init_config
 
 Stage = Literal["train", "val", "test"]
 
@@ -35,6 +37,9 @@ class Model(L.LightningModule):
     #: ``(metric, "min" | "max")`` that ``checkpoints/best.ckpt`` is chosen by (and ``dlmnist tune`` optimises);
     #: ``(None, ...)`` when no metric should pick it (best.ckpt is then the newest epoch).
     monitor: ClassVar[tuple[Optional[str], str]] = ("val/loss", "min")
+    #: ``(mean, std)`` of the inputs' standardisation: the model sees ``(pixels in [0, 1] - mean) / std``. Fit with
+    #: ``MNISTDataModule`` sets it from the data module; checkpoints keep it (:meth:`predict_images` applies it).
+    input_normalization: tuple[float, float] = (0.0, 1.0)
 
     def __init__(self, optim: Optim = Optim()) -> None:
         super().__init__()
@@ -45,19 +50,71 @@ class Model(L.LightningModule):
     def save_hparams(self, submodules: tuple[str, ...] = ()) -> None:
         """``save_hyperparameters`` of the calling ``__init__`` that keeps sub-modules reloadable.
 
-        Built by the CLI, the sub-modules' ``class_path``/``init_args`` are saved, so that
-        ``load_from_checkpoint(path)`` rebuilds them. Built in Python, they are left out of the
-        hyper-parameters (their weights are in the state dict): pass them again to
-        ``load_from_checkpoint(path, encoder=...)``.
+        Built by the CLI, the sub-modules' ``class_path``/``init_args`` are saved as the config gave them. Built in
+        Python, each sub-module that records its arguments (every encoder and decoder of ``dlmnist.nn``:
+        :class:`~dlmnist.utils.init_config.RemembersInit`) is saved in the same form, so that
+        ``load_from_checkpoint(path)`` rebuilds the model either way. A sub-module of another kind is left out
+        (its weights are in the state dict): pass it again, ``load_from_checkpoint(path, encoder=...)``.
         """
-        ignore = [] if given_hyperparameters() is not None else list(submodules)
-        self.save_hyperparameters(ignore=ignore, frame=inspect.currentframe().f_back)
+        frame = inspect.currentframe().f_back
+        if given_hyperparameters() is not None:
+            self.save_hyperparameters(frame=frame)
+        else:
+            self.save_hyperparameters(ignore=list(submodules), frame=frame)
+            own = inspect.signature(type(self).__init__).parameters
+            configs = {name: init_config(frame.f_locals[name]) for name in submodules if name in own}
+            if all(config is not None for config in configs.values()):
+                for hparams in hparams_dicts(self):  # as the CLI saves them: this class's own arguments only
+                    hparams.update(configs)
+                    for key in [k for k in hparams if k not in own]:
+                        del hparams[key]
+                    mark_cli_built(hparams, type(self))
         # an Optim given in Python is kept as a dict, as the CLI gives it: the loggers cannot write a frozen
         # dataclass (Lightning's hparams.yaml), and Optim.of reads the dict back on load_from_checkpoint
         for hparams in hparams_dicts(self):
             for key, value in hparams.items():
                 if dataclasses.is_dataclass(value) and not isinstance(value, type):
                     hparams[key] = dataclasses.asdict(value)
+
+    # ---- inputs: the preprocessing travels with the model ---------------------------------------------
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
+        if stage == "fit" and hasattr(datamodule, "pixel_normalization"):
+            self.input_normalization = tuple(datamodule.pixel_normalization)
+        super().setup(stage)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["dlmnist"] = {"input_normalization": list(self.input_normalization)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "dlmnist" in checkpoint:
+            self.input_normalization = tuple(checkpoint["dlmnist"]["input_normalization"])
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] ``(N, 1, 28, 28)`` -> the model's input, standardised as in its training."""
+        mean, std = self.input_normalization
+        return (pixels - mean) / std
+
+    @torch.no_grad()
+    def predict_images(self, images) -> torch.Tensor:
+        """:meth:`predicts` for images as users hold them: uint8 (0-255) or float (0-1) tensors or NumPy arrays of
+        shape ``(N, 28, 28)`` or ``(N, 1, 28, 28)``, or PIL images (one or a list); normalised as in training,
+        run in eval mode (the model's mode is restored afterwards)."""
+        x = self.normalize(as_pixels(images).to(self.device))
+        training = self.training
+        self.eval()
+        try:
+            return self.predicts(x)
+        finally:
+            self.train(training)
+
+    def predicts(self, x: torch.Tensor) -> torch.Tensor:
+        """What :meth:`predict_images` returns for normalised images ``x`` (N, 1, 28, 28): ``self(x)`` here."""
+        return self(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``(N, 1, 28, 28)`` in [0, 1] for codes ``z`` (N, D) (``dlmnist export --part decoder``)."""
+        raise TypeError(f"{type(self).__name__} has no decoder")
 
     # ---- steps -------------------------------------------------------------------------------
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from dlmnist.data.sources import MNIST_MEAN, MNIST_STD
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
@@ -49,6 +50,7 @@ class Classifier(PretrainedEncoder, Model):
     """
 
     monitor = ("val/acc", "max")
+    input_normalization = (MNIST_MEAN, MNIST_STD)  # MNISTDataModule's default (normalize: true) until a fit says
 
     def __init__(
         self,
@@ -83,6 +85,10 @@ class Classifier(PretrainedEncoder, Model):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, 1, 28, 28) -> (B, num_classes) logits
+
+    def predicts(self, x: torch.Tensor) -> torch.Tensor:
+        """The predicted classes (N,) of normalised images ``x``: what :meth:`predict_images` returns."""
+        return self(x).argmax(dim=-1)
 
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch

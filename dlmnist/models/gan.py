@@ -74,6 +74,13 @@ class GAN(Model):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(x).flatten()  # (B, 1, 28, 28) -> (B,) logit of "real"
 
+    def predicts(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's probability that each image is real (N,): what :meth:`predict_images` returns."""
+        return self(x).sigmoid()
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)  # (B, z_dim) -> (B, 1, 28, 28) in [0, 1]
+
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         return self.generator(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]

@@ -207,10 +207,12 @@ class StackedAutoEncoder(Classifier):
             self.before_finetune = {k: v.to(self.device) for k, v in self.before_finetune.items()}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
         before = None if self.before_finetune is None else {k: v.cpu() for k, v in self.before_finetune.items()}
         checkpoint["stacked_ae"] = {"phase": self._phase, "label": self.phase.label, "before_finetune": before}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("stacked_ae")
         if state is None:
             raise ValueError("this checkpoint was not written by a StackedAutoEncoder (no phase recorded)")

@@ -9,9 +9,10 @@ import torch.nn as nn
 
 from dlmnist.nn.layers import Activation, make_activation
 from dlmnist.utils.checks import PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
-class ConvDecoder(nn.Module):
+class ConvDecoder(RemembersInit, nn.Module):
     """``(B, latent_dim)`` -> image ``(B, out_channels, output_size, output_size)``, mirroring a ConvEncoder.
 
     A fully connected layer maps the latent vector to a ``channels[0] x feature_size x feature_size``
@@ -75,5 +76,5 @@ class ConvDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_latent(z).view(len(z), -1, self.feature_size, self.feature_size)  # (B, C, f, f)
+        h = self.from_latent(z).view(z.shape[0], -1, self.feature_size, self.feature_size)  # (B, C, f, f)
         return self.layers(h)  # (B, out_channels, output_size, output_size)

@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from dlmnist.nn.layers import Activation, make_activation, per_layer
 from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -17,7 +18,7 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-class ConvEncoder(nn.Module):
+class ConvEncoder(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` -> feature vector ``(B, latent_dim)``.
 
     Each layer ``i`` is conv(``channels[i]``, ``kernel_sizes[i]``, ``strides[i]``, ``paddings[i]``, ``dilations[i]``)

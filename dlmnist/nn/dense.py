@@ -9,9 +9,10 @@ import torch.nn as nn
 
 from dlmnist.nn.layers import MLP, Activation, DropoutPosition
 from dlmnist.utils.checks import PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
-class DenseEncoder(nn.Module):
+class DenseEncoder(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` -> ``(B, latent_dim)`` through fully connected layers (784 -> hidden... -> latent).
 
     ``hidden`` sets the depth (one Linear + activation per entry), ``activation`` the non-linearity, and
@@ -40,7 +41,7 @@ class DenseEncoder(nn.Module):
         return self.net(x)  # (B, C, H, W) -> (B, latent_dim)
 
 
-class DenseDecoder(nn.Module):
+class DenseDecoder(RemembersInit, nn.Module):
     """``(B, latent_dim)`` -> image ``(B, C, H, W)`` through fully connected layers (latent -> hidden... -> 784)."""
 
     def __init__(
@@ -58,4 +59,4 @@ class DenseDecoder(nn.Module):
         self.latent_dim, self.output_shape = latent_dim, tuple(output_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(len(z), *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)
+        return self.net(z).view(z.shape[0], *self.output_shape)  # (B, latent_dim) -> (B, C, H, W)

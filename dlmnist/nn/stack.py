@@ -10,9 +10,10 @@ import torch.nn.functional as F
 
 from dlmnist.nn.layers import Activation, make_activation
 from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 
-class DenseStack(nn.Module):
+class DenseStack(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` (or ``(B, in_features)``) -> ``(B, latent_dim)`` through ``len(hidden)`` dense layers.
 
     Layer ``k`` is ``Linear(widths[k-1], widths[k])`` followed by the activation, with

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from dlmnist.nn.self_attention import MultiHeadSelfAttention
 from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 Pool = Literal["cls", "mean"]
 
@@ -63,7 +64,7 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x)), weights
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(RemembersInit, nn.Module):
     """Image ``(B, C, H, W)`` -> feature vector ``(B, dim)``; ``latent_dim`` = ``dim``, so a Classifier can take it.
 
     Args:
@@ -114,7 +115,7 @@ class VisionTransformer(nn.Module):
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         t = self.patches(self.stem(x))  # (B, n_patches, dim)
         if self.cls_token is not None:
-            t = torch.cat([self.cls_token.expand(len(t), -1, -1), t], dim=1)  # (B, 1 + n_patches, dim)
+            t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1)  # (B, 1 + n_patches, dim)
         return self.drop(t + self.pos)
 
     def _pool(self, t: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,14 @@ from pathlib import Path
 import torch
 
 from dlmnist.reference.divergences import bernoulli_kl
-from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.figures import figure_png, subplots
 from dlmnist.utils.files import atomic_write_bytes
 
 
 def kl_figure(p1s: Sequence[float] = (0.1, 0.4, 0.7), mark: tuple[float, float] = (0.4, 0.8)):
     """Solid: KL(p1 || p2); dashed: KL(p2 || p1); one colour per p1; ``mark = (p1, p2)`` marked with both values."""
-    plt = pyplot()
     p2 = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     for i, p1 in enumerate(p1s):
         color = f"C{i}"
         ax.plot(p2, bernoulli_kl(torch.tensor(p1), p2), color=color, label=f"KL({p1:g} || p2)")

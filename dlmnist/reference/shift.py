@@ -92,7 +92,7 @@ def prediction_changes(model: Fn, x: torch.Tensor, shifts: Sequence[int] = (1, 2
     return {d: float((model(shift(x, d, d)).argmax(dim=1) != pred).float().mean()) for d in shifts}
 
 
-def real_digits(data_dir: str = "data", n: int = 256) -> torch.Tensor:
+def real_digits(data_dir: str | None = None, n: int = 256) -> torch.Tensor:
     """The first ``n`` MNIST test digits as ``(n, 1, 28, 28)`` floats in [0, 1]."""
     from dlmnist.data.idx import read_idx
     from dlmnist.data.sources import TEST_IMAGES, ensure_files
@@ -103,7 +103,7 @@ def real_digits(data_dir: str = "data", n: int = 256) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Shift equivariance of layers, measured on MNIST test digits.")
-    parser.add_argument("--data_dir", default="data")
+    parser.add_argument("--data_dir", default=None, help="default: $DLMNIST_DATA, else a per-user cache folder")
     parser.add_argument("-n", type=int, default=256, help="number of test digits")
     parser.add_argument("--seed", type=int, default=0, help="seeds the random weights")
     parser.add_argument("--ckpt", help="a trained classifier's checkpoint: how often its prediction changes")

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0, help="seeds the sample, the weights and the shuffling")
-    parser.add_argument("--data_dir", default="data")
+    parser.add_argument("--data_dir", default=None, help="default: $DLMNIST_DATA, else a per-user cache folder")
     args = parser.parse_args(argv)
     x_train, y_train, x_test, y_test = load(args.data_dir, args.train, args.test, args.seed)
     rng = np.random.default_rng(args.seed)

@@ -15,11 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dlmnist import recipes
 from dlmnist.report.tables import Experiment, duration, fmt, load_experiment, partial, section_table, spread
 from dlmnist.runs import read_json, versions
 from dlmnist.suite.graph import load_graph
 from dlmnist.utils.curve_figure import save_curves
-from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.figures import figure_png, subplots
 from dlmnist.utils.files import atomic_write_bytes, atomic_write_text
 from dlmnist.utils.stats import mean_std
 
@@ -208,8 +209,7 @@ def labels_of(exp: Experiment) -> float:
 
 
 def grid_figure(points: dict[str, list[tuple[float, float, float]]], metric: str):
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = subplots(figsize=(6.5, 4.2))
     for row, pts in points.items():
         pts = sorted(pts)
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="reports", help="where README.md and figures/ go (default: %(default)s)")
     p.add_argument("--graph", default="configs/suite.yaml", help="sections and experiments (default: %(default)s)")
     a = p.parse_args(argv)
+    if not recipes.exists(a.graph):
+        p.error(recipes.unknown(a.graph))
     out = Path(a.out)
     if (out / "figures").is_dir():
         shutil.rmtree(out / "figures")  # figures of runs that are gone must not linger

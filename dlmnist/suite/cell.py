@@ -6,19 +6,17 @@ Shared by the sequential suite (``runner.py``) and the jobs of ``--launcher loca
 from __future__ import annotations
 
 import hashlib
-import os
-import platform
 import shlex
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from dlmnist import runs
 from dlmnist.cli import RunFailed, call_cli
 from dlmnist.config import dump
+from dlmnist.ledger import record as ledger
 from dlmnist.suite.graph import Node
 
-__all__ = ["RunFailed", "call_cli", "fit", "machine", "node_key", "test"]
+__all__ = ["RunFailed", "call_cli", "finish", "fit", "node_key", "test"]
 
 
 def node_key(fit_args: list[str], dep_keys: list[str], test: str | None) -> str:
@@ -27,16 +25,11 @@ def node_key(fit_args: list[str], dep_keys: list[str], test: str | None) -> str:
     return hashlib.sha256("\n".join([resolved, *dep_keys, f"test={test}"]).encode()).hexdigest()[:16]
 
 
-def machine() -> str:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
-
-
 def fit(node: Node, args: list[str], key: str, quick: bool, info: dict | None = None) -> Path:
     """``dlmnist fit ARGS``; the run folder it wrote (its own answer), with ``suite.json`` in it."""
-    start = time.perf_counter()
+    import torch
+
+    started, start = ledger.utc(), time.perf_counter()
     cli, _ = call_cli(["fit", *args])
     seconds = time.perf_counter() - start
     run = Path(cli.run_dir)
@@ -49,7 +42,10 @@ def fit(node: Node, args: list[str], key: str, quick: bool, info: dict | None = 
         "quick": quick,
         "fit_command": "dlmnist fit " + shlex.join(args),
         "fit_seconds": round(seconds, 1),
-        "machine": machine(),
+        "machine": ledger.describe(ledger.machine()),
+        "experiment": node.experiment,
+        "threads": torch.get_num_threads(),
+        "started": started,
         **(info or {}),
     }
     runs.write_record(run, record)
@@ -62,5 +58,17 @@ def test(node: Node, run: Path, args: list[str]) -> None:
     call_cli(["test", *argv])
     record = runs.suite_record(run)
     record.update(test_command="dlmnist test " + shlex.join(argv), test_seconds=round(time.perf_counter() - start, 1))
-    record.update(status="done", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    record.update(finished=ledger.utc())
     runs.write_record(run, record)
+
+
+def finish(run: Path) -> None:
+    """Mark the run done; a run of a full (not --quick) suite tested on the whole test set adds its record to the
+    ledger beside runs/."""
+    record = runs.suite_record(run)
+    if not record.get("quick") and "test_seconds" in record:
+        if runs.read_json(run / "test_metrics.json").get("partial"):
+            print(f"[suite] {run}: tested on part of the test set, so no ledger record", flush=True)
+        else:
+            ledger.append(ledger.build(run), ledger.default_path(run.parents[1]))
+    runs.write_record(run, {**record, "status": "done"})

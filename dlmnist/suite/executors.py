@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from dlmnist import recipes
 from dlmnist.compat import slurm_parameters
 
 OWN_KEYS = {"jobs", "threads_per_job", "poll_s"}
@@ -69,7 +70,7 @@ def parse_value(text: str) -> Any:
 
 def load_launcher(kind: str, config: str | None, overrides: list[str], jobs: int | None) -> Launcher:
     """The settings of ``configs/launcher/<kind>.yaml`` (or ``config``) with ``KEY=VALUE`` overrides."""
-    path = Path(config or f"configs/launcher/{kind}.yaml")
+    path = Path(recipes.path(config or f"configs/launcher/{kind}.yaml"))
     if not path.is_file():
         raise LauncherError(f"launcher settings {path} do not exist (--launcher_config)")
     values = yaml.safe_load(path.read_text()) or {}

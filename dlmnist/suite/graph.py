@@ -10,9 +10,10 @@ experiment ``other`` (``"{cnn}/checkpoints/best.ckpt"``), which makes ``other`` 
 the others are ``<name>_s<seed>``. A ``{other}`` it refers to whose entry has the same seed becomes that seed's
 run (``{ae_conv}`` -> ``{ae_conv_s2}``). The report shows such a family as one row: mean ± standard deviation.
 
-A grid declares a study once: ``grids: {labels: {rows: {method: entry}, columns: {budget: args}, seeds: [...]}}``
+A grid declares a study once: ``grids: {labels: {rows: {method: entry}, columns: {budget: overlay}, seeds: [...]}}``
 makes the experiment ``labels_<method>_<budget>`` of every row and column, the row's entry with the column's
-arguments on top (and the grid's seeds); a report section with ``grid: labels`` shows it as one table.
+config file (an overlay; ``null``: the row's recipe as it is) composed after its own (and the grid's seeds); a
+report section with ``grid: labels`` shows it as one table.
 
 An axis varies one key of an entry: ``name: {config: ..., vary: {data.exclude_classes: {d0: [0], d1: [1]}}}``
 makes the experiments ``name_d0`` and ``name_d1``, the entry with ``--data.exclude_classes=[0]`` (``[1]``) on top
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dlmnist import recipes
 
 REF = re.compile(r"\{([A-Za-z0-9_.-]+)\}")  # {name}: the run folder of experiment `name`
 NODE_KEYS = {"config", "args", "needs", "test", "quick", "seeds"}
@@ -64,6 +67,10 @@ class Node:
     needs: list[str] = field(default_factory=list)  # explicit dependencies beside the {refs} in args
     test: str | None = "best"  # checkpoint `test` evaluates: best | last | None (no test)
     quick: dict[str, Any] = field(default_factory=dict)  # extra args under --quick only
+    experiment: str = ""  # the entry it comes from: its seeds share it (cnn, cnn_s2 -> cnn); "" -> name
+
+    def __post_init__(self) -> None:
+        self.experiment = self.experiment or self.name
 
     @property
     def deps(self) -> list[str]:
@@ -113,7 +120,7 @@ class Graph:
 def load_graph(path: str | Path, quick: bool = False) -> Graph:
     """The graph of ``path``; ``quick``: only the first of every entry's seeds (``--quick`` proves that the graph
     connects, the other seeds would prove nothing more)."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = yaml.safe_load(Path(recipes.path(path)).read_text()) or {}  # configs/suite.yaml: packaged if not here
     if quick:
         for entry in [*(raw.get("experiments") or {}).values(), *(raw.get("grids") or {}).values()]:
             if isinstance(entry, dict) and isinstance(entry.get("seeds"), list):
@@ -153,7 +160,7 @@ def load_graph(path: str | Path, quick: bool = False) -> Graph:
             seeded = {k: seeded_ref(v) for k, v in args.items()}
             seeded |= {"seed_everything": seed, "data.seed": seed}
             member = seed_name(name, seeds, seed)
-            nodes[member] = Node(member, config, seeded, [own(n) for n in needs], test or None, quick)
+            nodes[member] = Node(member, config, seeded, [own(n) for n in needs], test or None, quick, name)
     for node in nodes.values():
         for dep in node.deps:
             if dep not in nodes:
@@ -173,11 +180,15 @@ def expand_grid(path: str | Path, name: str, grid: dict[str, Any], entries: dict
         raise GraphError(f"{path}: grid {name!r} needs rows and columns (and may have seeds), got {sorted(grid)}")
     cells: dict[str, dict[str, str]] = {}
     for row, entry in rows.items():
-        for column, args in columns.items():
+        for column, extra in columns.items():
             experiment = f"{name}_{row}_{column}"
             if experiment in entries:
                 raise GraphError(f"{path}: grid {name!r} makes {experiment!r}, which experiments: already has")
-            cell = {**(entry or {}), "args": {**((entry or {}).get("args") or {}), **(args or {})}}
+            if extra is not None and not isinstance(extra, str):
+                raise GraphError(f"{path}: grid {name!r}: column {column!r}: a config file or null, got {extra!r}")
+            entry = entry or {}
+            base = entry["config"] if isinstance(entry.get("config"), list) else [entry.get("config")]
+            cell = {**entry, "config": [*base, *([extra] if extra else [])]}
             if grid.get("seeds"):
                 cell["seeds"] = grid["seeds"]
             entries[experiment] = cell

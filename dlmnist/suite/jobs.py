@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlmnist.runs import suite_record, use_folder, write_record
-from dlmnist.suite.cell import call_cli, fit, test
+from dlmnist.suite.cell import call_cli, finish, fit, test
 from dlmnist.suite.graph import Node
 
 JOBS_DIR = "jobs"  # submitit's folder of an experiment: runs/<name>/jobs/<job id>_0_log.{out,err}, pickles
@@ -64,7 +64,8 @@ class RunJob:
             _link_logs(run, env)
             if self.node.test:
                 test(self.node, run, self.args)
-            write_record(run, {**suite_record(run), "status": "done", "job_finished": time.time()})
+            write_record(run, {**suite_record(run), "job_finished": time.time()})
+            finish(run)
         finally:
             _link_logs(run, env)
         return str(run)

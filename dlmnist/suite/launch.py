@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from dlmnist import runs
+from dlmnist.ledger.record import default_path, read
 from dlmnist.suite.cell import node_key
 from dlmnist.suite.executors import Launcher, LauncherError
 from dlmnist.suite.graph import Graph, Node
 from dlmnist.suite.jobs import JOBS_DIR, RunJob
+from dlmnist.suite.plan import Progress, expected
 
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
 
@@ -80,10 +82,11 @@ def _cancel_dependents(graph: Graph, inflight: dict[str, Any], failed: list[str]
 
 
 def run_graph_jobs(
-    graph: Graph, runs_dir: Path, quick: bool, launcher: Launcher, only=None, force=(), extra=()
+    graph: Graph, runs_dir: Path, quick: bool, launcher: Launcher, only=None, force=(), extra=(), info=None
 ) -> tuple[int, bool]:
     """Run (or reuse) every node as a job. Returns (the number of failed or skipped nodes, interrupted)."""
     pending: list[Node] = list(graph.order(only))
+    progress = Progress(expected(pending, read(default_path(runs_dir))), launcher.jobs or 1)
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     done: set[str] = set()
@@ -117,7 +120,9 @@ def run_graph_jobs(
                     break  # every GPU is taken: wait for a job to finish
                 pending.remove(node)
                 try:
-                    job = _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus)
+                    job = _submit(
+                        node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus, info
+                    )
                 except Exception as e:  # noqa: BLE001 (a node whose config does not resolve: report, go on)
                     print(f"[suite] {node.name}: FAILED before submission: {e}", flush=True)
                     failed.append(node.name)
@@ -145,6 +150,7 @@ def run_graph_jobs(
                     failed.append(name)
                     print(f"[suite] {name}: FAILED (job {job.job_id}); {log_tail(job)}", flush=True)
                     _cancel_dependents(graph, inflight, failed)
+                print(progress.finished(name, running=len(inflight)), flush=True)
     except (KeyboardInterrupt, _Stop) as e:
         interrupted = True
         what = "Ctrl+C" if isinstance(e, KeyboardInterrupt) else str(e)
@@ -163,7 +169,7 @@ def run_graph_jobs(
     return len(failed), interrupted
 
 
-def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus=()):
+def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys, inflight, gpus=(), info=None):
     """Reuse the node's finished run (returns None), or submit its job (returns it)."""
     args = [*node.fit_args(run_dirs, graph.quick if quick else None), *extra, f"--runs_dir={runs_dir}"]
     keys[node.name] = key = node_key(args, [keys[d] for d in node.deps], node.test)
@@ -186,7 +192,7 @@ def _submit(node, graph, runs_dir, quick, launcher, extra, force, run_dirs, keys
         fit=run is None,
         threads=launcher.threads_per_job,
         suite_pid=os.getpid() if launcher.kind == "local" else None,
-        info={"launcher": launcher.kind},
+        info={**(info or {}), "launcher": launcher.kind, "jobs": launcher.jobs, "experiment": node.experiment},
     )
     executor = launcher.make_executor(base / JOBS_DIR, node.name, after, gpus)
     try:

@@ -13,23 +13,29 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import shlex
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from dlmnist.runs import find_suite_run, suite_record, write_record
-from dlmnist.suite.cell import fit, node_key, test
+from dlmnist import recipes
+from dlmnist.ledger.record import default_path, read, utc
+from dlmnist.runs import find_suite_run, suite_record
+from dlmnist.suite.cell import finish, fit, node_key, test
 from dlmnist.suite.graph import Graph, load_graph
+from dlmnist.suite.plan import Progress, expected
 
 
-def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False) -> int:
+def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False, info=None):
     """Run (or reuse) every node; a failed node skips what depends on it. Returns the number of failures."""
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     failed: list[str] = []
-    for node in graph.order(only):
+    order = graph.order(only)
+    progress = Progress(expected(order, read(default_path(runs_dir))))
+    for node in order:
         if any(dep in failed for dep in node.deps):
             print(f"[suite] {node.name}: skipped, it needs a failed experiment", flush=True)
             failed.append(node.name)
@@ -47,18 +53,19 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
             else:
                 if run is None:
                     print(f"[suite] {node.name}: dlmnist fit {shlex.join(args)}", flush=True)
-                    run = fit(node, args, key, quick)
+                    run = fit(node, args, key, quick, {**(info or {}), "jobs": 1})
                 if node.test:
                     print(f"[suite] {node.name}: dlmnist test on {run}/checkpoints/{node.test}.ckpt", flush=True)
                     test(node, run, args)
-                else:
-                    write_record(run, {**suite_record(run), "status": "done"})
+                finish(run)
                 print(f"[suite] {node.name}: done, {run}", flush=True)
             run_dirs[node.name] = run
         except Exception:  # noqa: BLE001 (report it, go on with what does not depend on it)
             traceback.print_exc()
             print(f"[suite] {node.name}: FAILED", flush=True)
             failed.append(node.name)
+        if not dry_run:
+            print(progress.finished(node.name), flush=True)
     if failed:
         print(f"[suite] failed or skipped: {', '.join(failed)}", flush=True)
     return len(failed)
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="these experiments (names or globs) and what they need")
     p.add_argument("--force", nargs="+", default=(), help="rerun these (names or globs) even if up to date")
     p.add_argument("--dry_run", action="store_true", help="say what would run, run nothing")
+    p.add_argument("--plan", action="store_true", help="every run's expected seconds (ledger), the critical path, "
+                   "the wall time at --jobs; run nothing")
     p.add_argument(
         "--launcher",
         choices=("sequential", "local", "slurm"),
@@ -95,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     a, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    if not recipes.exists(a.graph):
+        p.error(recipes.unknown(a.graph))
     graph = load_graph(a.graph, quick=a.quick)
     only = None
     if a.only:
@@ -102,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         if not only:
             p.error(f"--only {' '.join(a.only)} matches no experiment of {a.graph}")
     runs_dir = Path(a.runs_dir or ("runs-quick" if a.quick else "runs"))
+    if a.plan:
+        from dlmnist.suite.plan import print_plan
+
+        print_plan(graph, only, default_path(runs_dir), a.jobs or 1)
+        return 0
     if a.jobs is not None and a.jobs < 1:
         p.error(f"--jobs must be at least 1, got {a.jobs}")
     if a.launcher == "sequential" and (a.jobs is not None or a.launcher_opt or a.launcher_config):
@@ -116,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         except LauncherError as e:
             p.error(str(e))
     start = time.perf_counter()
+    info = {"suite": f"suite-{utc().replace(':', '').replace('+0000', 'Z')}-{os.getpid()}"}  # this invocation
     if launcher is None or a.dry_run:
-        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run)
+        failures = run_graph(graph, runs_dir, a.quick, only, a.force, extra, a.dry_run, info)
     else:
         try:
-            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra)
+            failures, interrupted = run_graph_jobs(graph, runs_dir, a.quick, launcher, only, a.force, extra, info)
         except LauncherError as e:
             p.error(str(e))
         if interrupted:

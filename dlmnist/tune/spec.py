@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from dlmnist import recipes
 from dlmnist.suite.graph import as_args
 from dlmnist.utils.checks import PositiveInt, check
 
@@ -80,7 +81,9 @@ def _structured(param: dict[str, Any]) -> bool:
 
 
 def load_spec(path: str | Path) -> SearchSpec:
-    path = Path(path)
+    if not recipes.exists(path):
+        raise ValueError(recipes.unknown(str(path)))
+    path = Path(recipes.path(path))  # a file, else a packaged spec (search/cnn)
     raw = yaml.safe_load(path.read_text()) or {}
     bad = set(raw) - KEYS
     if bad:
@@ -89,8 +92,8 @@ def load_spec(path: str | Path) -> SearchSpec:
         raise ValueError(f"{path}: `config` (the experiment's YAML) is required")
     config = raw["config"] if isinstance(raw["config"], list) else [raw["config"]]
     for c in config:
-        if not Path(c).is_file():
-            raise ValueError(f"{path}: config {c} does not exist")
+        if not recipes.exists(c):
+            raise ValueError(f"{path}: {recipes.unknown(c)}")
     trials = raw.get("trials", 20)
     check(PositiveInt, **{f"{path}: trials": trials})
     trials = int(trials)

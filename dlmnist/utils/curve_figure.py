@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dlmnist.utils.figures import figure_png, pyplot
+from dlmnist.utils.figures import colormap, figure_png, subplots
 from dlmnist.utils.files import Metrics, atomic_write_bytes
 
 STAGES = ("train", "val", "test")
@@ -52,10 +52,9 @@ def curves_figure(runs: list[tuple[str, Metrics, dict[str, float]]], title: str 
     panels = dict(sorted(panels.items(), key=lambda kv: (kv[0] != "loss", kv[0]))[:max_panels])
     if not panels:
         return None
-    plt = pyplot()
     ncols = min(3, len(panels))
     nrows = (len(panels) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
     several = len(runs) > 1
     for ax, (metric, by_run) in zip(axes.flat, panels.items()):
         for i, (label, metrics, test) in enumerate(runs):
@@ -63,7 +62,7 @@ def curves_figure(runs: list[tuple[str, Metrics, dict[str, float]]], title: str 
             end = max((e + 1 for col in metrics.values() for e, _, _ in col), default=1)
             for name, column in sorted(series.items(), key=lambda kv: (STAGES.index(kv[0].split()[0]), kv[0])):
                 stage, thin = name.split()[0], name.endswith("(step)")
-                color = plt.cm.tab10(i % 10) if several else STAGE_COLOR[stage]
+                color = colormap("tab10")(i % 10) if several else STAGE_COLOR[stage]
                 xs, ys = epoch_axis(metrics, column), [v for _, _, v in metrics[column]]
                 style = STAGE_STYLE[stage] or "-"
                 ax.plot(
@@ -78,7 +77,7 @@ def curves_figure(runs: list[tuple[str, Metrics, dict[str, float]]], title: str 
                     label=f"{label} {name}".strip(),
                 )
             if f"test/{metric}" in test and "test" not in series:
-                color = plt.cm.tab10(i % 10) if several else STAGE_COLOR["test"]
+                color = colormap("tab10")(i % 10) if several else STAGE_COLOR["test"]
                 ax.plot([end], [test[f"test/{metric}"]], "*", color=color, ms=11, label=f"{label} test".strip())
         ax.set(title=metric, xlabel="epoch")
         ax.grid(alpha=0.3)

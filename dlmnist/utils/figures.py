@@ -1,4 +1,8 @@
-"""Figures saved as PNG in the run folder and sent to whichever logger is active (W&B, TensorBoard)."""
+"""Figures saved as PNG in the run folder and sent to whichever logger is active (W&B, TensorBoard).
+
+Figures are ``matplotlib.figure.Figure`` objects made directly (matplotlib's object API): no pyplot, so nothing
+here selects a backend or keeps figures open; ``fig.savefig`` writes PNG whatever backend the process uses.
+"""
 
 from __future__ import annotations
 
@@ -12,45 +16,46 @@ from torchvision.utils import make_grid
 from dlmnist.utils.files import atomic_write_bytes, run_dir
 
 
-def pyplot():
+def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None, **kwargs):
+    """``(figure, axes)`` as ``pyplot.subplots`` returns them, on a ``Figure`` that pyplot does not manage."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def colormap(name: str):
+    """matplotlib's colormap ``name`` (e.g. ``tab10``: ``colormap("tab10")(i)`` is the i-th colour)."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
 def log_figure(trainer: L.Trainer, key: str, fig) -> Path:
     """Save ``fig`` as ``<run>/figures/<key with / as __>.png`` and log it to W&B / TensorBoard if present."""
-    plt = pyplot()
     path = run_dir(trainer) / "figures" / f"{key.replace('/', '__')}.png"
-    atomic_write_bytes(path, figure_png(fig, close=False))
+    atomic_write_bytes(path, figure_png(fig))
     for logger in trainer.loggers:
         kind = type(logger).__name__
         if kind == "WandbLogger":
             logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
         elif kind == "TensorBoardLogger":
-            logger.experiment.add_figure(key, fig, global_step=trainer.global_step)
-    plt.close(fig)
+            logger.experiment.add_figure(key, fig, global_step=trainer.global_step, close=False)
     return path
 
 
-def figure_png(fig, close: bool = True) -> bytes:
-    """The figure as PNG bytes (closed afterwards unless ``close=False``)."""
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    if close:
-        pyplot().close(fig)
     return buf.getvalue()
 
 
 def confusion_figure(cm: torch.Tensor, classes: list[str] | None = None):
     """Confusion matrix (rows: true class, columns: predicted) with the counts written in."""
-    plt = pyplot()
     n = cm.shape[0]
     classes = classes or [str(i) for i in range(n)]
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     ax.imshow(cm.numpy(), cmap="Blues")
     for i in range(n):
         for j in range(n):
@@ -73,14 +78,13 @@ def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
 
 def panels_figure(panels: list[tuple[str, torch.Tensor]], ncols: int = 8, side_by_side: bool = True):
     """One tiled panel of images per ``(title, (N, 1, H, W) images)``: e.g. inputs beside their reconstructions."""
-    plt = pyplot()
     pictures = [(title, tile(images, ncols)) for title, images in panels]
     h, w = pictures[0][1].shape
     k = len(pictures)
     grid = (1, k) if side_by_side else (k, 1)
     scale = 1 / 40  # inches per pixel
     size = (w * scale * k + 0.3 * k, h * scale + 0.5) if side_by_side else (w * scale, (h * scale + 0.4) * k)
-    fig, axes = plt.subplots(*grid, figsize=size, squeeze=False)
+    fig, axes = subplots(*grid, figsize=size, squeeze=False)
     for ax, (title, picture) in zip(axes.flat, pictures):
         ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=9)

@@ -121,13 +121,12 @@ def tsne_2d(codes: torch.Tensor, seed: int = 0):
 
 def scatter_figure(points: torch.Tensor, labels: torch.Tensor, title: str):
     """2-D points coloured by digit, with a legend."""
-    from dlmnist.utils.figures import pyplot
+    from dlmnist.utils.figures import colormap, subplots
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     for c in labels.unique().tolist():
         pts = points[labels == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=plt.cm.tab10(c % 10), label=str(c))
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, color=colormap("tab10")(c % 10), label=str(c))
     ax.legend(markerscale=4, fontsize=8, loc="best", title="digit")
     ax.set_title(title)
     return fig

@@ -1,0 +1,194 @@
+"""A ledger record: what a finished run measured, the recipe that made it, and where and when it ran.
+
+A record is built from the run folder alone: ``config.yaml`` (the resolved config: its SHA-256 and the seed),
+``test_metrics.json`` (the metrics) and, for a run the suite made, ``suite.json`` (the experiment, the command's
+config files and overrides, the seconds, threads, jobs, the suite's id and the times). Records are only ever
+appended, one line each, under a lock: a second run of the same config and seed is a second record, and a
+table uses the newest (:func:`newest`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from dlmnist import runs
+from dlmnist.argv import config_files
+
+LEDGER = Path("results") / "ledger.jsonl"
+VOLATILE = ("name", "runs_dir", "ckpt_path")  # where a run went, not what it is: left out of config_sha256
+
+
+class LedgerError(ValueError):
+    pass
+
+
+def default_path(runs_dir: Path) -> Path:
+    """The ledger of a runs folder: ``results/ledger.jsonl`` beside it (``runs`` -> ``results/ledger.jsonl``)."""
+    return Path(runs_dir).resolve().parent / LEDGER
+
+
+def utc(seconds: Optional[float] = None) -> str:
+    when = datetime.now(timezone.utc) if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+    return when.isoformat(timespec="seconds")
+
+
+def config_sha256(config: dict, run: Path) -> str:
+    """SHA-256 of the resolved config without what only says where the run went (its name, its runs folder, and
+    its own folder wherever a value names it, e.g. the loggers' save_dir)."""
+    kept = {k: v for k, v in config.items() if k not in VOLATILE}
+    text = yaml.safe_dump(kept, sort_keys=True).replace(str(Path(run).resolve()), "<run>").replace(str(run), "<run>")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_command(command: str) -> tuple[list[str], list[str]]:
+    """``dlmnist fit -c A -c B --x=1 --name=n --runs_dir=r`` -> (["A", "B"], ["--x=1"])."""
+    argv = shlex.split(command)[2:]
+    files = config_files(argv)
+    overrides, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-c", "--config"):
+            skip = True
+        elif not arg.startswith(("--config=", "--name=", "--runs_dir=")):
+            overrides.append(arg)
+    return files, overrides
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    """dlmnist (with the git commit of its checkout, ``+dirty`` when it has changes), torch, Lightning."""
+    from importlib.metadata import version
+
+    import lightning
+    import torch
+
+    import dlmnist
+
+    own = version("dlmnist")
+    where = Path(dlmnist.__file__).resolve().parents[1]
+    if (where / ".git").exists():
+        git = ["git", "-C", str(where)]
+        commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        if commit.strip():
+            own += f"+g{commit.strip()}" + (".dirty" if dirty.stdout.strip() else "")
+    return {"dlmnist": own, "torch": torch.__version__, "lightning": lightning.__version__}
+
+
+@functools.cache
+def machine() -> dict[str, Any]:
+    """CPU model, cores, native bf16 or not, the GPU (None without one)."""
+    import torch
+
+    from dlmnist.compat import cpu_native_bf16
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "native_bf16": cpu_native_bf16(), "gpu": gpu}
+
+
+def describe(m: dict[str, Any]) -> str:
+    """``AMD EPYC 7B13, 2 cores, native bf16, no GPU``."""
+    bf16 = "native bf16" if m.get("native_bf16") else "no native bf16"
+    return f"{m.get('cpu')}, {m.get('cores')} cores, {bf16}, {m.get('gpu') or 'no GPU'}"
+
+
+def build(run: Path, experiment: Optional[str] = None) -> dict[str, Any]:
+    """The record of a tested run folder (LedgerError when it has no config.yaml or no test metrics)."""
+    run = Path(run)
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        raise LedgerError(f"{run}: no config.yaml, not a run folder")
+    metrics = runs.read_test(run)
+    if not metrics:
+        raise LedgerError(f"{run}: no test metrics (test_metrics.json): run `dlmnist test --ckpt_path` on it first")
+    test_info = runs.read_json(run / "test_metrics.json")
+    if test_info.get("partial"):
+        seen, total = test_info.get("test_images"), test_info.get("test_images_total")
+        raise LedgerError(f"{run}: tested on {seen} of {total} test images: test it on the whole test set first")
+    config = yaml.safe_load(config_path.read_text()) or {}
+    suite = runs.suite_record(run)
+    if suite.get("fit_command"):
+        files, overrides = split_command(suite["fit_command"])
+    else:  # a run made by hand: its resolved config is its recipe
+        files, overrides = [str(config_path)], []
+    tested = run / "test_metrics.json"
+    return {
+        "experiment": experiment or suite.get("experiment") or suite.get("name") or run.parent.name,
+        "configs": files,
+        "overrides": overrides,
+        "config_sha256": config_sha256(config, run),
+        "seed": config.get("seed_everything"),
+        "metrics": metrics,
+        "fit_seconds": suite.get("fit_seconds"),
+        "test_seconds": suite.get("test_seconds"),
+        "threads": suite.get("threads"),
+        "jobs": suite.get("jobs"),
+        "versions": versions(),
+        "machine": machine(),
+        "started": suite.get("started") or utc(config_path.stat().st_mtime),
+        "ended": suite.get("finished") or utc(tested.stat().st_mtime),
+        "suite": suite.get("suite"),
+        "run": str(run),
+    }
+
+
+def append(record: dict[str, Any], path: Path = LEDGER) -> None:
+    """Add one line to the ledger, under an exclusive lock (jobs of one suite finish at the same time)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=False) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read(path: Path = LEDGER) -> list[dict[str, Any]]:
+    """Every record, in the order they were added ([] when there is no ledger)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise LedgerError(f"{path}:{n}: not a JSON record ({e.msg})") from None
+    return out
+
+
+def newest(records: list[dict[str, Any]], experiment: str) -> dict[int, dict[str, Any]]:
+    """``{seed: record}``: the newest record of each seed of ``experiment`` (by ``ended``, then ledger order)."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in records:
+        if r.get("experiment") == experiment:
+            seed = r.get("seed")
+            if seed not in out or str(r.get("ended")) >= str(out[seed].get("ended")):
+                out[seed] = r
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))

@@ -1,0 +1,119 @@
+"""``dlmnist suite --plan``: every run with its expected seconds, the total, the critical path through the
+``needs`` and the wall time at ``--jobs``; and the progress line the suite prints as runs finish.
+
+A run's expected seconds (fit + test) come from the ledger: the newest record of the same experiment and seed,
+else of the same experiment, else of an experiment with the same first config file; a run with none gets the
+median of the others (marked ``guess``). Nothing is resolved, so the plan answers in a second.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlmnist.ledger.record import read
+from dlmnist.suite.graph import Graph, Node
+
+DEFAULT_GUESS_S = 60.0  # no record at all in the ledger
+
+
+@dataclass
+class Planned:
+    node: Node
+    seconds: float
+    source: str  # "record", "same experiment", "same config", "guess"
+
+
+def _seconds(r: dict) -> float | None:
+    fit, test = r.get("fit_seconds"), r.get("test_seconds")
+    return None if fit is None else float(fit) + float(test or 0.0)
+
+
+def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
+    by_exp_seed, by_exp, by_config = {}, {}, {}
+    for r in records:  # ledger order: a later record replaces an earlier one
+        s = _seconds(r)
+        if s is None:
+            continue
+        by_exp_seed[(r.get("experiment"), r.get("seed"))] = s
+        by_exp[r.get("experiment")] = s
+        if r.get("configs"):
+            by_config[Path(r["configs"][0]).name] = s
+    out = []
+    for node in nodes:
+        seed = node.args.get("seed_everything")
+        for key, table, source in (
+            ((node.experiment, seed), by_exp_seed, "record"),
+            (node.experiment, by_exp, "record" if seed is None else "same experiment"),  # None: the config's seed
+            (Path(node.config[0]).name, by_config, "same config"),
+        ):
+            if key in table:
+                out.append(Planned(node, table[key], source))
+                break
+        else:
+            out.append(Planned(node, -1.0, "guess"))
+    known = [p.seconds for p in out if p.source != "guess"]
+    guess = statistics.median(known) if known else DEFAULT_GUESS_S
+    for p in out:
+        if p.source == "guess":
+            p.seconds = guess
+    return out
+
+
+def critical_path(planned: list[Planned]) -> tuple[float, list[str]]:
+    """The longest chain of runs through their dependencies: (seconds, names)."""
+    cost = {p.node.name: p.seconds for p in planned}
+    best: dict[str, tuple[float, list[str]]] = {}
+    for p in planned:  # dependency order
+        before = max((best[d] for d in p.node.deps if d in best), default=(0.0, []), key=lambda t: t[0])
+        best[p.node.name] = (before[0] + cost[p.node.name], [*before[1], p.node.name])
+    return max(best.values(), default=(0.0, []), key=lambda t: t[0])
+
+
+def wall_time(planned: list[Planned], jobs: int) -> float:
+    """List scheduling in graph order: a run starts when its dependencies have finished and a slot is free."""
+    slots = [0.0] * max(jobs, 1)
+    finish: dict[str, float] = {}
+    for p in planned:
+        ready = max((finish[d] for d in p.node.deps if d in finish), default=0.0)
+        i = min(range(len(slots)), key=lambda k: max(slots[k], ready))
+        start = max(slots[i], ready)
+        finish[p.node.name] = slots[i] = start + p.seconds
+    return max(finish.values(), default=0.0)
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) -> None:
+    planned = expected(graph.order(only), read(ledger))
+    width = max((len(p.node.name) for p in planned), default=10)
+    for p in planned:
+        print(f"{p.node.name:<{width}}  {hms(p.seconds):>8}  {p.source}")
+    total = sum(p.seconds for p in planned)
+    path_s, path = critical_path(planned)
+    guesses = sum(p.source == "guess" for p in planned)
+    print(f"{len(planned)} runs ({guesses} without a record in {ledger}: guessed as the median); run time {hms(total)}")
+    print(f"critical path {hms(path_s)}: {' -> '.join(path)}")
+    print(f"wall time at --jobs {jobs}: {hms(wall_time(planned, jobs))} (each run taking its recorded seconds)")
+
+
+class Progress:
+    """``[suite] 12 done, 1 running, 40 left; about 0:42:10 left`` from the plan's seconds of what is left."""
+
+    def __init__(self, planned: list[Planned], jobs: int = 1) -> None:
+        self.seconds = {p.node.name: p.seconds for p in planned}
+        self.left = [p.node.name for p in planned]
+        self.done: list[str] = []
+        self.jobs = max(jobs, 1)
+
+    def finished(self, name: str, running: int = 0) -> str:
+        if name in self.left:
+            self.left.remove(name)
+            self.done.append(name)
+        rest = sum(self.seconds[n] for n in self.left) / self.jobs
+        waiting = len(self.left) - running
+        return f"[suite] {len(self.done)} done, {running} running, {waiting} left; about {hms(rest)} left"

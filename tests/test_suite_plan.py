@@ -1,0 +1,66 @@
+"""`dlmnist suite --plan`: expected seconds from the ledger, the critical path, the wall time at --jobs."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from dlmnist.suite.graph import load_graph
+from dlmnist.suite.plan import Progress, critical_path, expected, wall_time
+from dlmnist.suite.runner import main as suite_main
+
+
+def graph_and_ledger(tmp_path):
+    graph = tmp_path / "suite.yaml"
+    graph.write_text(yaml.safe_dump({"experiments": {
+        "pre": {"config": "configs/ae_conv.yaml"},
+        "cnn": {"config": "configs/cnn.yaml", "seeds": [1, 2]},
+        "down": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x"}},
+        "other": {"config": "configs/cnn.yaml"},  # no record of its own: the record of the same config
+        "new": {"config": "configs/vit.yaml"},  # nothing alike: the median of the others
+    }}))
+    def rec(experiment, seed, config, fit, test):
+        return {"experiment": experiment, "seed": seed, "configs": [config], "fit_seconds": fit, "test_seconds": test}
+
+    records = [rec("pre", 42, "configs/ae_conv.yaml", 300, 20), rec("cnn", 1, "configs/cnn.yaml", 100, 10),
+               rec("cnn", 1, "configs/cnn.yaml", 90, 10), rec("down", 42, "configs/fewshot_transfer.yaml", 50, 5)]
+    ledger = tmp_path / "results" / "ledger.jsonl"
+    ledger.parent.mkdir()
+    ledger.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return load_graph(graph), records, graph
+
+
+def test_the_plan_takes_each_runs_seconds_from_its_newest_record_or_a_like_one(tmp_path):
+    graph, records, _ = graph_and_ledger(tmp_path)
+    planned = {p.node.name: (p.seconds, p.source) for p in expected(graph.order(), records)}
+    assert planned["cnn"] == (100, "record")  # the newest of seed 1
+    assert planned["cnn_s2"] == (100, "same experiment")
+    assert planned["other"] == (100, "same config")
+    assert planned["pre"] == (320, "record") and planned["down"] == (55, "record")
+    assert planned["new"] == (100, "guess")  # the median of 320, 100, 100, 55, 100
+    order = expected(graph.order(), records)
+    assert critical_path(order) == (375, ["pre", "down"])
+    assert wall_time(order, 1) == sum(p.seconds for p in order) == 775
+    assert 375 <= wall_time(order, 2) < 775
+
+
+def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, capsys):
+    _, _, graph = graph_and_ledger(tmp_path)
+    assert suite_main(["--graph", str(graph), "--runs_dir", str(tmp_path / "runs"), "--plan", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn_s2" in out and "0:01:40  same experiment" in out and "critical path 0:06:15: pre -> down" in out
+    assert "6 runs (1 without a record" in out and "wall time at --jobs 2:" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_progress_counts_what_is_done_running_and_left():
+    graph_names = ["a", "b", "c"]
+
+    class P:
+        def __init__(self, name, s):
+            self.node = type("N", (), {"name": name})
+            self.seconds = s
+
+    progress = Progress([P(n, 60) for n in graph_names], jobs=1)
+    assert progress.finished("a", running=1) == "[suite] 1 done, 1 running, 1 left; about 0:02:00 left"
