@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.init_config import RemembersInit
 
 Cell = Literal["rnn", "gru", "lstm"]
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -23,7 +24,7 @@ def detach_state(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-class RowRNN(nn.Module):
+class RowRNN(RemembersInit, nn.Module):
     """Image ``(B, 1, H, W)`` -> the last layer's final hidden state ``(B, hidden_size)``, reading ``H`` rows of ``W``
     pixels as a sequence; ``latent_dim`` = ``hidden_size``, so a Classifier can take it.
 
