@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dlmnist.utils.figures import pyplot
+from dlmnist.utils.figures import subplots
 
 
 def sequence_attention_figure(images: torch.Tensor, weights: torch.Tensor, placed: torch.Tensor,
@@ -12,9 +12,8 @@ def sequence_attention_figure(images: torch.Tensor, weights: torch.Tensor, place
     """One column per sequence: the digits ``images`` (N, 1, 28, L * 28) in [0, 1] above the weights (N, T, L) of
     each decoder step (row, labelled with its prediction) over the encoder positions (column, labelled with the
     digit placed there, ``placed`` (N, L)); ``preds`` (N, T)."""
-    plt = pyplot()
     n, steps, length = weights.shape
-    fig, axes = plt.subplots(2, n, figsize=(1.0 + (0.6 * length + 0.5) * n, 1.4 + 0.6 * (steps + 1)),
+    fig, axes = subplots(2, n, figsize=(1.0 + (0.6 * length + 0.5) * n, 1.4 + 0.6 * (steps + 1)),
                              gridspec_kw={"height_ratios": [1, steps], "hspace": 0.05, "wspace": 0.35}, squeeze=False)
     for i in range(n):
         top, grid = axes[0, i], axes[1, i]
