@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dlmnist.data import MNISTDataModule
-from dlmnist.models import GAN, VAE, AutoEncoder, Classifier, StackedAutoEncoder, ViT
-from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, DenseStack
+from dlmnist.models import GAN, VAE, AutoEncoder, Classifier, DigitSeq2Seq, RowRNNClassifier, StackedAutoEncoder, ViT
+from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, DenseStack, RowRNN
 
 from .conftest import fit_briefly as fit
 
@@ -27,6 +27,10 @@ FAMILIES = {  # name: (build, normalize, max_epochs)
     "cnn": (lambda: Classifier(ConvEncoder(channels=[4, 8], latent_dim=16)), True, 1),
     "mlp": (lambda: Classifier(DenseEncoder(latent_dim=16, hidden=[32], latent_activation="relu")), True, 1),
     "vit": (lambda: ViT(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=16), True, 1),
+    "rnn": (lambda: RowRNNClassifier(cell="lstm", hidden_size=16, tbptt_steps=7), True, 1),
+    "rnn_encoder": (lambda: Classifier(RowRNN(cell="gru", hidden_size=16)), True, 1),
+    "seq2seq": (lambda: DigitSeq2Seq(length=2, attention="self", hidden_size=16, channels=[4, 8], heads=2, depth=1),
+                True, 1),
     "ae_dense": (dense_ae, False, 1),
     "ae_conv": (conv_ae, False, 1),
     "ae_sparse": (lambda: dense_ae(sparsity_weight=0.01), False, 1),

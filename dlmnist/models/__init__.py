@@ -4,6 +4,8 @@ from dlmnist.models.classifier import Classifier
 from dlmnist.models.gan import GAN
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
+from dlmnist.models.rnn import RowRNNClassifier
+from dlmnist.models.seq2seq import DigitSeq2Seq
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
 from dlmnist.models.vit import ViT
@@ -13,9 +15,11 @@ __all__ = [
     "VAE",
     "AutoEncoder",
     "Classifier",
+    "DigitSeq2Seq",
     "EncoderCheckpointError",
     "Model",
     "Optim",
+    "RowRNNClassifier",
     "StackedAutoEncoder",
     "ViT",
     "load_encoder",

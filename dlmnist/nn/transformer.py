@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn as nn
@@ -58,8 +58,8 @@ class TransformerBlock(nn.Module):
             nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, weights = self.attn(self.norm1(x))  # (B, n, dim), (B, heads, n, n)
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        a, weights = self.attn(self.norm1(x), mask)  # (B, n, dim), (B, heads, n, n); mask: (n, n) keys seen
         x = x + a
         return x + self.mlp(self.norm2(x)), weights
 

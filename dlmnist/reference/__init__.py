@@ -4,7 +4,8 @@
 cross-entropy, Sequential, SGD, LeNet-5; ``gradcheck``: central-difference numerical gradients.
 ``python -m dlmnist.reference.train_lenet5`` trains the NumPy LeNet-5 on a small MNIST subset.
 
-Also teaching code that no model runs: ``attention`` (self-attention in NumPy and PyTorch), ``divergences``
+Also teaching code that no model runs: ``embedding`` (``nn.Embedding`` by hand: an index lookup with its own
+backward, and one-hot times the weight), ``attention`` (self-attention in NumPy and PyTorch), ``divergences``
 (Gaussian and Bernoulli KL), ``jacobian`` (layers as matrices: Toeplitz convolutions, adjoints) and ``shift``
 (translation equivariance and invariance of convolutions and pooling, ``python -m dlmnist.reference.shift``).
 """
