@@ -63,6 +63,10 @@ def test_importance_weighted_nll_tightens_with_k(likelihood):
     x = vae.targets(torch.rand(32, 1, 28, 28), "test")
     nll_1, nll_200 = vae.importance_weighted_nll(x, 1).mean(), vae.importance_weighted_nll(x, 200).mean()
     assert torch.isfinite(nll_200) and nll_200 < nll_1  # the bound tightens with more samples
+    torch.manual_seed(1)
+    few_rows = vae.importance_weighted_nll(x, 200, rows=64)  # 2 samples per image at a time
+    torch.manual_seed(1)
+    assert torch.equal(few_rows, vae.importance_weighted_nll(x, 200))  # all 200 at once: the same numbers
 
 
 def test_conv_vae_from_the_shared_building_blocks():
