@@ -37,6 +37,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "bernoulli-kl": ("dlmnist.reference.kl_figure:main", "figure of KL(p1||p2) and KL(p2||p1) between Bernoullis"),
     "gan-score": ("dlmnist.analysis.gan_score:main", "sample quality of a GAN under the package's own CNN"),
     "curves": ("dlmnist.analysis.curves:main", "train/val loss and accuracy curves of runs, from metrics.csv"),
+    "filters": ("dlmnist.analysis.filters:main", "learned filters of the first conv layer of checkpoints"),
     "ledger": ("dlmnist.ledger.command:main", "results ledger: add runs, render and check the docs' numbers, diff"),
     "export": ("dlmnist.export:main", "a checkpoint as ONNX, TorchScript or torch.export, preprocessing inside"),
 }

@@ -266,7 +266,9 @@ def test_top_level_help_lists_exactly_lightnings_subcommands():
     assert not set(EXTRA_COMMANDS) & set(LIGHTNING_COMMANDS)
 
 
-@pytest.mark.parametrize("name", ["summarize", "suite", "report", "tune", "latent", "compare", "curves", "export"])
+@pytest.mark.parametrize(
+    "name", ["summarize", "suite", "report", "tune", "latent", "compare", "curves", "filters", "export"]
+)
 def test_every_extra_command_resolves_to_a_function(name):
     import importlib
 

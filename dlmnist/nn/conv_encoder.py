@@ -39,6 +39,11 @@ class ConvEncoder(RemembersInit, nn.Module):
         pool_first: pool right after the conv, before batch norm and activation: 4x less norm and
             activation work with 2x2 pooling (measurably faster on a CPU); off keeps the textbook order.
         batch_norm: batch norm after each conv.
+        residual: make each layer a residual block, ``activation(norm(conv(x)) + skip(x))`` then the pooling
+            (with ``pool_first``, both branches pool before the sum): the skip is ``x`` itself when the
+            channels stay the same and the stride is 1, else a 1x1 convolution with the layer's stride (and
+            batch norm). Each conv then learns the change ``y - x``, not ``y`` (sheet 002, CNNs 4). The conv
+            must keep the size a 1x1 conv gives (``paddings: null``, i.e. "same", does).
         dropout: dropout on the flattened features, before the fully connected layer.
         activation: non-linearity after each conv (and the latent layer).
         latent_dim: size of the output vector; ``None`` keeps the flattened feature map.
@@ -62,6 +67,7 @@ class ConvEncoder(RemembersInit, nn.Module):
         pool_type: Literal["max", "avg"] = "max",
         pool_first: bool = False,
         batch_norm: bool = True,
+        residual: bool = False,
         dropout: Fraction = 0.0,
         activation: Activation = "relu",
         latent_dim: Optional[PositiveInt] = 128,
@@ -94,13 +100,23 @@ class ConvEncoder(RemembersInit, nn.Module):
                     f"shrinks its {size}x{size} input to {max(size_out, 0)}x{max(size_out, 0)}: "
                     "use smaller kernel_sizes, dilations, strides or pool, more padding, or fewer layers"
                 )
+            if residual and size_conv != conv_out(size, 1, s):
+                raise ValueError(
+                    f"ConvEncoder layer {i + 1}: residual needs the conv to keep the size a 1x1 skip gives "
+                    f"({conv_out(size, 1, s)}x{conv_out(size, 1, s)}), but conv {k}x{k}, padding {p}, dilation {d} "
+                    f"gives {size_conv}x{size_conv}: use paddings: null (\"same\") with residual"
+                )
             block = [("conv", nn.Conv2d(c_in, c, k, s, p, dilation=d, bias=not batch_norm))]
             if batch_norm:
                 block.append(("norm", nn.BatchNorm2d(c)))
             block.append(("act", make_activation(activation)))
             if q > 1:
                 block.insert(1 if pool_first else len(block), ("pool", pool_cls(q)))
-            blocks.append(nn.Sequential(OrderedDict(block)))
+            if residual:
+                skip = identity_or_projection(c_in, c, s, batch_norm)
+                blocks.append(ResidualBlock(OrderedDict(block), skip, pool_cls(q) if q > 1 and pool_first else None))
+            else:
+                blocks.append(nn.Sequential(OrderedDict(block)))
             c_in, size = c, size_out
             self.layer_sizes.append((c, size, size))
 
@@ -117,6 +133,7 @@ class ConvEncoder(RemembersInit, nn.Module):
         self.to_latent = nn.Sequential(*head)
         self.latent_dim = latent_dim if latent_dim is not None else flat
         self.in_channels, self.input_size = in_channels, input_size
+        self.residual = residual
         self.channels_last = channels_last
         if channels_last:
             self.features.to(memory_format=torch.channels_last)
@@ -125,3 +142,30 @@ class ConvEncoder(RemembersInit, nn.Module):
         if self.channels_last:  # no copy for one-channel images: NCHW and NHWC are then the same bytes
             x = x.contiguous(memory_format=torch.channels_last)
         return self.to_latent(self.features(x))  # (B, C, H, W) -> (B, latent_dim)
+
+
+def identity_or_projection(c_in: int, c_out: int, stride: int, batch_norm: bool) -> nn.Module:
+    """The skip branch of a residual block: ``x`` itself, or a 1x1 conv (+ batch norm) when the shape changes."""
+    if c_in == c_out and stride == 1:
+        return nn.Identity()
+    proj = [("conv", nn.Conv2d(c_in, c_out, 1, stride, bias=not batch_norm))]
+    if batch_norm:
+        proj.append(("norm", nn.BatchNorm2d(c_out)))
+    return nn.Sequential(OrderedDict(proj))
+
+
+class ResidualBlock(nn.Module):
+    """``tail(body(x) + skip(x))``: ``body`` is the plain block's conv [-> pool] [-> norm], ``tail`` its activation
+    [-> pool]; ``skip_pool`` pools the skip too when the body pools before the sum (``pool_first``)."""
+
+    def __init__(self, layers: OrderedDict[str, nn.Module], skip: nn.Module, skip_pool: nn.Module | None) -> None:
+        super().__init__()
+        names = list(layers)
+        cut = names.index("act")
+        self.body = nn.Sequential(OrderedDict((n, layers[n]) for n in names[:cut]))
+        self.skip = nn.Sequential(skip, skip_pool) if skip_pool is not None else skip
+        self.tail = nn.Sequential(OrderedDict((n, layers[n]) for n in names[cut:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = self.skip(x)  # first, so that `dlmnist summarize` follows the body's receptive field to the sum
+        return self.tail(self.body(x) + shortcut)  # (B, C, H, W)

@@ -5,9 +5,11 @@ cross-entropy, Sequential, SGD, LeNet-5; ``gradcheck``: central-difference numer
 ``python -m dlmnist.reference.train_lenet5`` trains the NumPy LeNet-5 on a small MNIST subset.
 
 Also teaching code that no model runs: ``embedding`` (``nn.Embedding`` by hand: an index lookup with its own
-backward, and one-hot times the weight), ``attention`` (self-attention in NumPy and PyTorch), ``divergences``
-(Gaussian and Bernoulli KL), ``jacobian`` (layers as matrices: Toeplitz convolutions, adjoints) and ``shift``
-(translation equivariance and invariance of convolutions and pooling, ``python -m dlmnist.reference.shift``).
+backward, and one-hot times the weight), ``attention`` (self-attention in NumPy and PyTorch), ``backprop`` (the
+two-layer MLP's gradients by hand; ``python -m dlmnist.reference.backprop`` compares them with autograd),
+``divergences`` (Gaussian and Bernoulli KL), ``jacobian`` (layers as matrices: Toeplitz convolutions, adjoints)
+and ``shift`` (translation equivariance and invariance of convolutions and pooling,
+``python -m dlmnist.reference.shift``).
 """
 
 from dlmnist.reference.gradcheck import numerical_gradient, relative_error
