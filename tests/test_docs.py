@@ -128,6 +128,8 @@ def shape(argv: list[str]) -> list[str]:
         return [*argv, *quick_args(argv)]
     if sub == "suite" and "--dry_run" not in argv and "--plan" not in argv:
         return [*argv, *([] if "--quick" in argv else ["--quick"]), *([] if "--only" in argv else ["--only", "cnn"])]
+    if sub == "gan-score" and "--samples" not in argv:
+        return [*argv, "--samples", "500"]  # 10,000 samples through the classifier take about 8 s
     if sub == "latent":
         return [*argv, "--no_tsne"]  # t-SNE of the 10,000 test codes takes about a minute per model
     if sub == "tune":
