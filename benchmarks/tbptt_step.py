@@ -11,7 +11,8 @@ import torch
 
 from benchmarks.shared import DATA
 from dlmnist.data import MNISTDataModule
-from dlmnist.models import RowRNNClassifier
+from dlmnist.models import Classifier
+from dlmnist.nn import RowRNN
 
 TRUNCATIONS = (None, 14, 7, 4)
 
@@ -25,7 +26,7 @@ def step_ms(steps: int, repeats: int, batch_size: int = 128) -> dict:
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     torch.manual_seed(0)
-    models = {k: RowRNNClassifier(tbptt_steps=k) for k in TRUNCATIONS}
+    models = {k: Classifier(RowRNN(tbptt_steps=k)) for k in TRUNCATIONS}
     optims = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
 
     def run(k) -> float:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dlmnist.data import MNISTDataModule
-from dlmnist.models import GAN, VAE, AutoEncoder, Classifier, DigitSeq2Seq, RowRNNClassifier, StackedAutoEncoder, ViT
+from dlmnist.models import GAN, VAE, AutoEncoder, Classifier, DigitSeq2Seq, StackedAutoEncoder, ViT
 from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, DenseStack, RowRNN
 
 from .conftest import fit_briefly as fit
@@ -27,7 +27,7 @@ FAMILIES = {  # name: (build, normalize, max_epochs)
     "cnn": (lambda: Classifier(ConvEncoder(channels=[4, 8], latent_dim=16)), True, 1),
     "mlp": (lambda: Classifier(DenseEncoder(latent_dim=16, hidden=[32], latent_activation="relu")), True, 1),
     "vit": (lambda: ViT(patch_size=7, dim=16, depth=1, heads=2, mlp_dim=16), True, 1),
-    "rnn": (lambda: RowRNNClassifier(cell="lstm", hidden_size=16, tbptt_steps=7), True, 1),
+    "rnn": (lambda: Classifier(RowRNN(cell="lstm", hidden_size=16, tbptt_steps=7)), True, 1),
     "rnn_encoder": (lambda: Classifier(RowRNN(cell="gru", hidden_size=16)), True, 1),
     "seq2seq": (lambda: DigitSeq2Seq(length=2, attention="self", hidden_size=16, channels=[4, 8], heads=2, depth=1),
                 True, 1),

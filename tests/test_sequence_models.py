@@ -11,7 +11,7 @@ from dlmnist.data import MNISTDataModule
 from dlmnist.data.idx import read_idx
 from dlmnist.data.sequences import digit_sequences, split_digits
 from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS
-from dlmnist.models import DigitSeq2Seq, RowRNNClassifier
+from dlmnist.models import Classifier, DigitSeq2Seq
 from dlmnist.nn import MultiHeadSelfAttention, RowRNN
 from dlmnist.nn.seq2seq import AdditiveAttention, DigitSeq2SeqNet
 from dlmnist.reference.embedding import Embedding
@@ -114,7 +114,7 @@ def test_the_sequence_model_refuses_a_batch_with_no_whole_sequence():
 def test_the_row_rnn_learns_above_chance_in_a_short_real_training(mnist_dir, tmp_path):
     L.seed_everything(0, verbose=False)
     dm = MNISTDataModule(data_dir=str(mnist_dir), batch_size=64, train_subset=3000, val_subset=500)
-    model = RowRNNClassifier(cell="gru", hidden_size=64)
+    model = Classifier(RowRNN(cell="gru", hidden_size=64))
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path, num_sanity_val_steps=0)
     trainer.fit(model, dm)

@@ -4,7 +4,6 @@ from dlmnist.models.classifier import Classifier
 from dlmnist.models.gan import GAN
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import EncoderCheckpointError, load_encoder
-from dlmnist.models.rnn import RowRNNClassifier
 from dlmnist.models.seq2seq import DigitSeq2Seq
 from dlmnist.models.stacked_ae import StackedAutoEncoder
 from dlmnist.models.vae import VAE
@@ -19,7 +18,6 @@ __all__ = [
     "EncoderCheckpointError",
     "Model",
     "Optim",
-    "RowRNNClassifier",
     "StackedAutoEncoder",
     "ViT",
     "load_encoder",
