@@ -40,8 +40,8 @@ train:  ## make train CONFIG=configs/cnn.yaml
 bench:  ## dlmnist vs the usual recipe, side by side (about 10 min on 2 cores); writes benchmarks/results.json
 	$(BIN)/python -m benchmarks.bench
 
-experiments: data-fashion  ## every experiment of configs/suite.yaml in dependency order (fit, test), reusing finished runs; then the report
-	$(BIN)/dlmnist suite
+experiments: data-fashion  ## every experiment of configs/suite.yaml (fit, test), two runs at a time, reusing finished runs; then the report
+	$(BIN)/dlmnist suite --launcher local --jobs 2
 	$(BIN)/dlmnist report --runs_dir runs
 
 experiments-quick: data-fashion  ## the same graph on a few batches per phase, into runs-quick/ (CI); report into reports/
