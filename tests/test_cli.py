@@ -58,6 +58,21 @@ def test_every_overlay_composes_with_the_main_config(overlay, mnist_dir, fake_da
                 assert saved[section][key] == value, f"{section}.{key}"
 
 
+def test_the_data_seed_follows_the_run_seed_unless_given(mnist_dir, tmp_path):
+    """--seed_everything=N alone seeds the split, subsets and shuffling too (config.yaml says data.seed: N), so a
+    ledger record made with --seed_everything=N --data.seed=N is rerun by --seed_everything=N; a given data.seed
+    stays; in Python the default is 42."""
+    from dlmnist.data import MNISTDataModule
+
+    common = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}",
+              "--trainer.max_steps=1", "--trainer.limit_val_batches=1"]
+    run_cli("fit", *common, "--seed_everything=3", "--name=a")
+    run_cli("fit", *common, "--seed_everything=3", "--data.seed=5", "--name=b")
+    seeds = [yaml.safe_load((tmp_path / n / "version_0" / "config.yaml").read_text())["data"]["seed"] for n in "ab"]
+    assert seeds == [3, 5]
+    assert MNISTDataModule(data_dir=str(mnist_dir)).hparams.seed == 42
+
+
 def test_run_folder_layout_test_metrics_and_no_overwrite(mnist_dir, tmp_path):
     common = ["-c", str(CONFIGS / "cnn.yaml"), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path}"]
     short = [

@@ -119,6 +119,8 @@ class DLMNISTCLI(LightningCLIHooks, LightningCLI):
         cfg = self.config[self.subcommand]
         self._made: list[Path] = []
         check_loggers(cfg.trainer)  # before any folder is made
+        if cfg.data.get("seed") is None and isinstance(cfg.get("seed_everything"), int):
+            cfg.data.seed = cfg.seed_everything  # the data's seed follows the run's, and config.yaml says which
         base = Path(cfg.trainer.get("default_root_dir") or "") / cfg.runs_dir / self._experiment_name(cfg)
         try:
             ckpt = cfg.get("ckpt_path")

@@ -45,7 +45,9 @@ class MNISTDataModule(L.LightningDataModule):
         data_on_device: keep the images as uint8 on the trainer's device (a GPU) and slice and convert each batch
             there: no host-to-device copy per batch (on by default in ``configs/trainer/gpu.yaml``). The batches
             are the same, bit for bit, as those of the host path.
-        seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch).
+        seed: seeds the split, the subset and the per-epoch shuffling (seed + epoch); null (the default): the
+            run's ``seed_everything`` on the command line (so ``--seed_everything=3`` alone varies everything), 42
+            in Python.
         download: allow fetching missing files (torchvision, then the offline mirror).
     """
 
@@ -63,7 +65,7 @@ class MNISTDataModule(L.LightningDataModule):
         exclude_classes: list[int] = [],  # noqa: B006 (jsonargparse reads the default)
         augment: Optional[Augment] = None,
         data_on_device: bool = False,
-        seed: int = 42,
+        seed: Optional[int] = None,
         download: bool = True,
         full_batch: bool = False,
     ) -> None:
@@ -87,6 +89,8 @@ class MNISTDataModule(L.LightningDataModule):
                 raise ValueError(f"{name}={n} with subset_mode=balanced must be a multiple of 10")
         if any(not 0 <= c <= 9 for c in exclude_classes) or len(set(exclude_classes)) >= 10:
             raise ValueError(f"exclude_classes must be some (not all) of the classes 0..9, got {exclude_classes}")
+        if seed is None:  # the command line fills it with seed_everything (dlmnist.cli.app); in Python: 42
+            seed = 42
         self.save_hyperparameters()
         self.augment = Augment(**augment) if isinstance(augment, dict) else augment  # a dict from a checkpoint
         self.exclude_classes = sorted(set(exclude_classes))
