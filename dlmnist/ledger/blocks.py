@@ -7,7 +7,12 @@ Each NAME is a spec in ``results/tables.yaml``:
   per metric, mean ± std (min-max) over the newest record of each seed;
 - ``kind: grid``: ``grid`` (the suite grid's name), ``rows``, ``columns``, ``metric``: the cell
   ``<grid>_<row>_<column>`` as mean ± std;
-- ``kind: value``: ``experiment``, ``metric``: the number alone (mean ± std over its seeds), for prose.
+- ``kind: value``: ``experiment``, ``metric``: the number alone (mean ± std over its seeds), for prose;
+- ``kind: headline``: ``rows``, each ``{experiment, label, metric, name, target}`` (``target``: ``">= 0.99"`` or
+  ``"<= 88"``, optional ``digits``, ``note``): one row per experiment with its recipe, seeds, ``name mean ± std
+  (min-max)``, the target, the verdict the mean gives, and the mean fit time of a run;
+- ``kind: machine``: ``experiments``: where and how their newest records ran (CPU, cores, threads, runs at a
+  time, torch and Lightning), one sentence.
 
 A marker in backticks (as in prose about the blocks) is no block. ``render`` rewrites every block from the ledger;
 ``check`` names every block that differs from what it gives.
@@ -96,7 +101,60 @@ def value(spec: dict, records: list[dict]) -> str:
     return number(_values(records, spec["experiment"], spec["metric"]), int(spec.get("digits", 4)))
 
 
-KINDS = {"table": table, "grid": grid, "value": value}
+def _target(target: str) -> tuple[str, float]:
+    op, _, bound = str(target).partition(" ")
+    if op not in (">=", "<=") or not bound:
+        raise LedgerError(f"{TABLES}: a target is '>= NUMBER' or '<= NUMBER', got {target!r}")
+    return op, float(bound)
+
+
+def _minutes(seconds: list[float]) -> str:
+    if not seconds:
+        return "-"
+    mean = round(sum(seconds) / len(seconds))
+    return f"{mean // 60} min {mean % 60:02d} s" if mean >= 60 else f"{mean} s"
+
+
+def headline(spec: dict, records: list[dict]) -> str:
+    head = ["experiment", "recipe", "seeds", "test metric: mean ± std (min–max)", "target", "verdict"]
+    head.append("fit time per run")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in spec.get("rows") or []:
+        experiment, metric = row["experiment"], row["metric"]
+        chosen = newest(records, experiment)
+        values = _values(records, experiment, metric)
+        op, bound = _target(row["target"])
+        verdict = "no record"
+        if values:
+            mean = sum(values) / len(values)
+            verdict = "meets" if (mean >= bound if op == ">=" else mean <= bound) else "misses"
+        digits = int(row.get("digits", spec.get("digits", 4)))
+        text = f"{row.get('name', metric)} **{number(values, digits, spread=True)}**"
+        target = f"{op} {row['target'].split(' ', 1)[1]}" + (f" ({row['note']})" if row.get("note") else "")
+        fit = _minutes([r["fit_seconds"] for r in chosen.values() if r.get("fit_seconds") is not None])
+        seeds = ", ".join(str(s) for s in chosen) or "-"
+        cells = [row["label"], _recipe(records, experiment), seeds, text, target, verdict, fit]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def machine(spec: dict, records: list[dict]) -> str:
+    chosen = [r for e in spec.get("experiments") or [] for r in newest(records, e).values()]
+    if not chosen:
+        return "no record"
+
+    def each(key) -> str:
+        return " / ".join(sorted({str(key(r)) for r in chosen}))
+
+    cpu, cores = each(lambda r: r["machine"].get("cpu")), each(lambda r: r["machine"].get("cores"))
+    gpu, threads, jobs = each(lambda r: r["machine"].get("gpu") or "none"), each(lambda r: r.get("threads")), each(
+        lambda r: r.get("jobs"))
+    torch, lightning = each(lambda r: r["versions"].get("torch")), each(lambda r: r["versions"].get("lightning"))
+    return (f"{cpu}, {cores} cores, GPU: {gpu}; {threads} thread(s) a run, {jobs} run(s) at a time; "
+            f"torch {torch}, Lightning {lightning}")
+
+
+KINDS = {"table": table, "grid": grid, "value": value, "headline": headline, "machine": machine}
 
 
 def render_text(text: str, specs: dict[str, dict], records: list[dict], where: str = "") -> str:
