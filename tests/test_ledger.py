@@ -11,7 +11,7 @@ import yaml
 
 from dlmnist.ledger.blocks import number
 from dlmnist.ledger.command import main as ledger_main
-from dlmnist.ledger.record import newest, read
+from dlmnist.ledger.record import LedgerError, newest, read
 from dlmnist.suite.runner import main as suite_main
 
 from .conftest import ROOT
@@ -126,3 +126,27 @@ def test_numbers_show_the_spread_of_several_seeds():
 def test_the_repositorys_generated_blocks_agree_with_its_ledger():
     assert ledger_main(["--root", str(ROOT), "--ledger", str(ROOT / "results/ledger.jsonl"),
                         "--tables", str(ROOT / "results/tables.yaml"), "check"]) == 0
+
+
+def test_headline_machine_and_suites_blocks_give_verdicts_where_and_how_long():
+    from dlmnist.ledger.blocks import headline, machine, suites
+
+    base = {"experiment": "cnn", "configs": ["configs/cnn.yaml"], "overrides": [], "threads": 1, "jobs": 2,
+            "machine": {"cpu": "AMD EPYC", "cores": 2, "gpu": None}, "suite": "s1", "test_seconds": 10.0,
+            "versions": {"torch": "2.14.1", "lightning": "2.6"}}
+    recs = [{**base, "seed": s, "metrics": {"test/acc": a}, "fit_seconds": 50.0 + s,
+             "started": f"2026-01-01T00:0{s}:00+00:00", "ended": f"2026-01-01T00:0{s}:30+00:00"}
+            for s, a in ((1, 0.994), (2, 0.992))]
+    rows = [{"experiment": "cnn", "label": "CNN", "metric": "test/acc", "name": "acc", "target": ">= 0.9935"},
+            {"experiment": "vit", "label": "ViT", "metric": "test/acc", "name": "acc", "target": ">= 0.99"}]
+    text = headline({"rows": rows}, recs)
+    row = "| CNN | `configs/cnn.yaml` | 1, 2 | acc **0.9930 ± 0.0014 (0.9920–0.9940)** | >= 0.9935 | misses | 52 s |"
+    assert row in text
+    assert "| ViT |  | - | acc **no record** | >= 0.99 | no record | - |" in text
+    assert "meets" in headline({"rows": [{**rows[0], "target": ">= 0.993"}]}, recs)
+    with pytest.raises(LedgerError, match="'>= NUMBER'"):
+        headline({"rows": [{**rows[0], "target": "at least 0.99"}]}, recs)
+    assert machine({"experiments": ["cnn"]}, recs) == (
+        "AMD EPYC, 2 cores, GPU: none; 1 thread(s) a run, 2 run(s) at a time; torch 2.14.1, Lightning 2.6")
+    assert machine({"experiments": ["vit"]}, recs) == "no record"
+    assert "| `s1` | 2 | 2 | AMD EPYC | 2 min 03 s | 1 min 30 s |" in suites({}, recs)

@@ -13,6 +13,8 @@ Each NAME is a spec in ``results/tables.yaml``:
   (min-max)``, the target, the verdict the mean gives, and the mean fit time of a run;
 - ``kind: machine``: ``experiments``: where and how their newest records ran (CPU, cores, threads, runs at a
   time, torch and Lightning), one sentence.
+- ``kind: suites``: one row per ``dlmnist suite`` invocation in the ledger: its runs, runs at a time, CPU, the
+  summed run time and the wall time (its last ``ended`` minus its first ``started``).
 
 A marker in backticks (as in prose about the blocks) is no block. ``render`` rewrites every block from the ledger;
 ``check`` names every block that differs from what it gives.
@@ -112,6 +114,8 @@ def _minutes(seconds: list[float]) -> str:
     if not seconds:
         return "-"
     mean = round(sum(seconds) / len(seconds))
+    if mean >= 3600:
+        return f"{mean // 3600} h {mean % 3600 // 60:02d} min"
     return f"{mean // 60} min {mean % 60:02d} s" if mean >= 60 else f"{mean} s"
 
 
@@ -154,7 +158,27 @@ def machine(spec: dict, records: list[dict]) -> str:
             f"torch {torch}, Lightning {lightning}")
 
 
-KINDS = {"table": table, "grid": grid, "value": value, "headline": headline, "machine": machine}
+def suites(spec: dict, records: list[dict]) -> str:
+    from datetime import datetime
+
+    by_id: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("suite"):
+            by_id.setdefault(r["suite"], []).append(r)
+    head = ["suite invocation", "runs", "runs at a time", "CPU", "run time (fit + test, summed)", "wall time"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for sid, rs in sorted(by_id.items(), key=lambda kv: min(r["started"] for r in kv[1])):
+        run_s = sum(float(r.get("fit_seconds") or 0) + float(r.get("test_seconds") or 0) for r in rs)
+        first, last = min(r["started"] for r in rs), max(r["ended"] for r in rs)
+        wall = datetime.fromisoformat(last) - datetime.fromisoformat(first)
+        cpu = " / ".join(sorted({str(r["machine"].get("cpu")) for r in rs}))
+        jobs = " / ".join(sorted({str(r.get("jobs")) for r in rs}))
+        cells = [f"`{sid}`", str(len(rs)), jobs, cpu, _minutes([run_s]), _minutes([wall.total_seconds()])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n" + "\n".join(lines) + "\n"
+
+
+KINDS = {"table": table, "grid": grid, "value": value, "headline": headline, "machine": machine, "suites": suites}
 
 
 def render_text(text: str, specs: dict[str, dict], records: list[dict], where: str = "") -> str:
