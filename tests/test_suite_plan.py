@@ -50,7 +50,7 @@ def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, c
     assert suite_main(["--graph", str(graph), "--runs_dir", str(tmp_path / "runs"), "--plan", "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "cnn_s2" in out and "0:01:40  same experiment" in out and "critical path 0:06:15: pre -> down" in out
-    assert "6 runs (1 without a record" in out and "wall time at --jobs 2:" in out
+    assert "6 runs (1 without a record" in out and "total run time" in out and "wall time at --jobs 2:" in out
     assert not (tmp_path / "runs").exists()
 
 

@@ -96,7 +96,8 @@ def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) ->
     total = sum(p.seconds for p in planned)
     path_s, path = critical_path(planned)
     guesses = sum(p.source == "guess" for p in planned)
-    print(f"{len(planned)} runs ({guesses} without a record in {ledger}: guessed as the median); run time {hms(total)}")
+    print(f"{len(planned)} runs ({guesses} without a record in {ledger}: guessed as the median); "
+          f"total run time {hms(total)}")
     print(f"critical path {hms(path_s)}: {' -> '.join(path)}")
     print(f"wall time at --jobs {jobs}: {hms(wall_time(planned, jobs))} (each run taking its recorded seconds)")
 
