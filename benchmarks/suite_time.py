@@ -7,18 +7,12 @@ A suite invocation is the ``suite`` id its records share; its wall time is its l
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from benchmarks.shared import ROOT
-from dlmnist.ledger.record import read
+from dlmnist.ledger.record import by_suite, read, wall_seconds
 from dlmnist.suite.graph import load_graph
 from dlmnist.suite.plan import expected, wall_time
 
 JOBS = 2
-
-
-def _seconds(a: str, b: str) -> float:
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
 def suite_time(jobs: int = JOBS) -> dict:
@@ -32,13 +26,9 @@ def suite_time(jobs: int = JOBS) -> dict:
         "suite_measured_wall_s": None,
     }
     wanted = {(n.experiment, n.args.get("seed_everything")) for n in nodes}  # seed None: the config's own
-    by_suite: dict[str, list[dict]] = {}
-    for r in records:
-        if r.get("suite"):
-            by_suite.setdefault(r["suite"], []).append(r)
-    for rs in sorted(by_suite.values(), key=lambda rs: max(r["ended"] for r in rs), reverse=True):
+    for rs in sorted(by_suite(records).values(), key=lambda rs: max(r["ended"] for r in rs), reverse=True):
         done = {(r["experiment"], r["seed"]) for r in rs} | {(r["experiment"], None) for r in rs}
         if wanted <= done:
-            out["suite_measured_wall_s"] = round(_seconds(min(r["started"] for r in rs), max(r["ended"] for r in rs)))
+            out["suite_measured_wall_s"] = round(wall_seconds(rs))
             break
     return out

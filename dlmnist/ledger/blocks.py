@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from dlmnist.ledger.record import LedgerError, newest
+from dlmnist.ledger.record import LedgerError, by_suite, newest, wall_seconds
 from dlmnist.utils.stats import mean_std
 
 BLOCK = re.compile(r"(?<!`)(<!-- ledger:([\w.-]+) -->)(.*?)(<!-- /ledger -->)", re.S)
@@ -134,7 +134,7 @@ def headline(spec: dict, records: list[dict]) -> str:
             verdict = "meets" if (mean >= bound if op == ">=" else mean <= bound) else "misses"
         digits = int(row.get("digits", spec.get("digits", 4)))
         text = f"{row.get('name', metric)} **{number(values, digits, spread=True)}**"
-        target = f"{op} {row['target'].split(' ', 1)[1]}" + (f" ({row['note']})" if row.get("note") else "")
+        target = str(row["target"]) + (f" ({row['note']})" if row.get("note") else "")
         fit = _minutes([r["fit_seconds"] for r in chosen.values() if r.get("fit_seconds") is not None])
         seeds = ", ".join(str(s) for s in chosen) or "-"
         cells = [row["label"], _recipe(records, experiment), seeds, text, target, verdict, fit]
@@ -159,21 +159,13 @@ def machine(spec: dict, records: list[dict]) -> str:
 
 
 def suites(spec: dict, records: list[dict]) -> str:
-    from datetime import datetime
-
-    by_id: dict[str, list[dict]] = {}
-    for r in records:
-        if r.get("suite"):
-            by_id.setdefault(r["suite"], []).append(r)
     head = ["suite invocation", "runs", "runs at a time", "CPU", "run time (fit + test, summed)", "wall time"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for sid, rs in sorted(by_id.items(), key=lambda kv: min(r["started"] for r in kv[1])):
+    for sid, rs in sorted(by_suite(records).items(), key=lambda kv: min(r["started"] for r in kv[1])):
         run_s = sum(float(r.get("fit_seconds") or 0) + float(r.get("test_seconds") or 0) for r in rs)
-        first, last = min(r["started"] for r in rs), max(r["ended"] for r in rs)
-        wall = datetime.fromisoformat(last) - datetime.fromisoformat(first)
         cpu = " / ".join(sorted({str(r["machine"].get("cpu")) for r in rs}))
         jobs = " / ".join(sorted({str(r.get("jobs")) for r in rs}))
-        cells = [f"`{sid}`", str(len(rs)), jobs, cpu, _minutes([run_s]), _minutes([wall.total_seconds()])]
+        cells = [f"`{sid}`", str(len(rs)), jobs, cpu, _minutes([run_s]), _minutes([wall_seconds(rs)])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n" + "\n".join(lines) + "\n"
 

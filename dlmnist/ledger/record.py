@@ -192,3 +192,18 @@ def newest(records: list[dict[str, Any]], experiment: str) -> dict[int, dict[str
             if seed not in out or str(r.get("ended")) >= str(out[seed].get("ended")):
                 out[seed] = r
     return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+
+
+def by_suite(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The records of each ``dlmnist suite`` invocation, by its id, in ledger order (hand-added records: none)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("suite"):
+            out.setdefault(r["suite"], []).append(r)
+    return out
+
+
+def wall_seconds(records: list[dict[str, Any]]) -> float:
+    """From the first record's ``started`` to the last one's ``ended``."""
+    first, last = min(r["started"] for r in records), max(r["ended"] for r in records)
+    return (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
