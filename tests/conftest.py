@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 # the checkout's MNIST (make data) for every run that names no data folder, here and in the processes tests start
 os.environ.setdefault("DLMNIST_DATA", str(ROOT / "data"))
+# the heap of the imported modules (Lightning, torch, jsonargparse: about a million objects) out of the collector's
+# reach: the gc.collect() after every in-process run (dlmnist.cli.call) then walks only what the runs made
+gc.collect()
+gc.freeze()
 CLI_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "name", "runs_dir", "optimizer", "lr_scheduler"}
 
 
