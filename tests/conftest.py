@@ -107,8 +107,14 @@ def prerequisite_runs(tmp_path_factory, mnist_dir):
     return the ``--model.init_args.<key>=<session runs>/...`` overrides that point the config at them."""
     runs_dir = tmp_path_factory.mktemp("prerequisite_runs")
     trained: set[str] = set()
+    known: dict[Path, list[str]] = {}
 
     def overrides(config: Path) -> list[str]:
+        if config not in known:
+            known[config] = find(config) if refers_to_runs(config) else []
+        return known[config]
+
+    def find(config: Path) -> list[str]:
         args = []
         for key, value in model_config(config)["init_args"].items():
             match = RUN_REF.match(value) if isinstance(value, str) else None
@@ -136,6 +142,24 @@ def prerequisite_runs(tmp_path_factory, mnist_dir):
     return overrides
 
 
+def refers_to_runs(path: Path, seen: frozenset = frozenset()) -> bool:
+    """Whether a config file, or a YAML file it names (an include, a sub-config), mentions ``runs/``: only those
+    need resolving to find the runs they point to."""
+    text = path.read_text()
+    if "runs/" in text:
+        return True
+    names = [v for v in _strings(yaml.safe_load(text)) if v.endswith((".yaml", ".yml"))]
+    files = [f for f in (path.parent / n for n in names) if f.is_file() and f not in seen]
+    return any(refers_to_runs(f, seen | {path}) for f in files)
+
+
+def _strings(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return [s for v in values for s in _strings(v)]
+
+
 # fixtures of the tests that train: on the real MNIST files, or a Trainer on the small fake data set
 TRAINS = {"mnist_dir", "prerequisite_runs", "fake_data"}
 
@@ -146,6 +170,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    # the longest first (the command blocks of the docs, the launchers, DDP, the config sweep: 10-50 s each), so
+    # that two workers end together instead of one waiting on a long test that came last
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(LONGEST)), item.get_closest_marker("slow") is None))
+
+
+LONGEST = ("test_docs.py", "test_launch.py", "test_ddp.py", "test_notebook.py", "test_tune.py", "test_configs.py")
 
 
 def fit_briefly(model, data_dir: Path, tmp_path: Path, normalize: bool = True, max_epochs: int = 1) -> str:

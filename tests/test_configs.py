@@ -67,7 +67,7 @@ def test_every_config(config, mnist_dir, tmp_path, prerequisite_runs, capsys):
     assert not missing, f"no gradient reaches {missing}"
 
     reloaded = L.LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()  # class from the checkpoint
-    built = resolver.model_from_config(config, overrides)
+    built = resolver.instantiate_model(yaml.safe_load(printed)["model"])  # the model the printed config builds
     built.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
     built.eval()
     assert type(reloaded) is type(built)
