@@ -1,5 +1,5 @@
 """The GAN: two optimizers through the real CLI, logged discriminator accuracies, sample grids, checkpoint reload,
-the classifier score under the package's own CNN, gradient statistics per player."""
+every number of ``dlmnist gan-score`` under the package's own CNN, gradient statistics per player."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dlmnist.analysis.gan_score import class_probabilities_score
 from dlmnist.analysis.gan_score import main as gan_score
+from dlmnist.analysis.sample_scores import class_probabilities_score
+from dlmnist.data.idx import read_idx
+from dlmnist.data.sources import TEST_IMAGES, TRAIN_IMAGES
 from dlmnist.models import GAN, Classifier, Optim
 
 from .conftest import CONFIGS, run_cli
 
 
-def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tmp_path):
+def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, mnist_dir, tmp_path):
     data = [f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist", "--data.batch_size=32"]
     common = [*data, f"--runs_dir={tmp_path}", "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1"]
     common += ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1"]
@@ -50,23 +52,48 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
     run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), *common)  # the classifier that scores the samples
     cnn = tmp_path / "cnn" / "version_0" / "checkpoints" / "best.ckpt"
     gan_ckpt = run / "checkpoints" / "last.ckpt"
-    assert gan_score(["--gan", str(gan_ckpt), "--classifier", str(cnn), "--samples", "300"]) == 0
+    argv = ["--gan", str(gan_ckpt), "--classifier", str(cnn), "--samples", "300", f"--data_dir={mnist_dir}"]
+    assert gan_score(argv) == 0
     result = json.loads((run / "classifier_score.json").read_text())
     # the same 300 samples (seed 0), classified by the CNN on MNIST-standardised inputs, scored here by another
     # formula: exp(H(mean p) - mean H(p)) equals exp(mean KL(p || mean p)); coverage: classes with >= 3 argmaxes
     torch.manual_seed(0)
     generator = GAN.load_from_checkpoint(gan_ckpt, map_location="cpu").eval()
     classifier = Classifier.load_from_checkpoint(cnn, map_location="cpu").eval()
+    samples = generator.sample(300)
+    # the real images: 300 of the test set and 300 of the training set, drawn without replacement with seed 0
+    g = torch.Generator().manual_seed(0)
+    real = [read_idx(mnist_dir / "mnist" / name) for name in (TEST_IMAGES, TRAIN_IMAGES)]
+    test, train = (x[torch.randperm(len(x), generator=g)[:300]].unsqueeze(1).float() / 255 for x in real)
     with torch.no_grad():
-        p = classifier((generator.sample(300) - 0.1307) / 0.3081).softmax(dim=-1).double().numpy()
+        p, p_test = (classifier((x - 0.1307) / 0.3081).softmax(dim=-1).double().numpy() for x in (samples, test))
+        feats = [classifier.encoder((x - 0.1307) / 0.3081).double().numpy() for x in (test, samples, train)]
 
     def entropy(q):
         return -(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=-1)
 
-    expected = math.exp(entropy(p.mean(axis=0)) - entropy(p).mean())
-    coverage = sum(count >= 3 for count in np.bincount(p.argmax(axis=1), minlength=10))
-    assert result == {"classifier_score": pytest.approx(expected, rel=1e-6), "class_coverage": coverage,
-                      "samples": 300, "classifier": str(cnn)}  # fmt: skip
+    def score(q):
+        return math.exp(entropy(q.mean(axis=0)) - entropy(q).mean())
+
+    def frechet(a, b):  # tr (S_a^1/2 S_b S_a^1/2)^1/2 from symmetric eigendecompositions (torchmetrics: eigvals)
+        (ma, sa), (mb, sb) = ((f.mean(axis=0), np.cov(f, rowvar=False)) for f in (a, b))
+        w, v = np.linalg.eigh(sa)
+        root = (v * np.sqrt(w.clip(0))) @ v.T
+        cross = np.sqrt(np.linalg.eigvalsh(root @ sb @ root).clip(0)).sum()
+        return ((ma - mb) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * cross
+
+    counts = np.bincount(p.argmax(axis=1), minlength=10)
+    assert result == {
+        "classifier_score": pytest.approx(score(p), rel=1e-6),
+        "class_coverage": sum(counts >= 3),
+        "class_share": pytest.approx((counts / 300).tolist()),
+        "min_class_share": pytest.approx(counts.min() / 300),
+        "fid": pytest.approx(frechet(feats[0], feats[1]), rel=1e-3, abs=1e-4),
+        "real_classifier_score": pytest.approx(score(p_test), rel=1e-6),
+        "real_fid": pytest.approx(frechet(feats[0], feats[2]), rel=1e-3, abs=1e-4),
+        "samples": 300,
+        "classifier": str(cnn),
+    }
 
 
 def test_classifier_score_runs_from_one_to_the_number_of_classes():

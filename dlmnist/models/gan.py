@@ -38,8 +38,9 @@ class GAN(Model):
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
 
-    Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`), the classifier
-    score of samples under a CNN checkpoint of this package.
+    Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`): the classifier
+    score, the share of samples per digit and the Fréchet distance to real digits in the feature space of a CNN
+    checkpoint of this package, beside the same numbers of real digits.
     """
 
     monitor = (None, "max")  # no metric says which GAN is best: best.ckpt is the newest epoch (as the stacked AE)
