@@ -7,6 +7,7 @@ import csv
 import json
 import math
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -156,7 +157,54 @@ def test_gan_losses_and_discriminator_accuracies_by_hand(fake_value, fake_acc, m
     assert float(total.detach()) == pytest.approx(d_loss + g_loss)
 
 
-def test_gan_refuses_a_schedule_and_a_bad_prior():
+class _Snapshots(L.Callback):
+    """The players' parameters before the fit and after every training batch."""
+
+    def __init__(self) -> None:
+        self.generator: list[list[torch.Tensor]] = []
+        self.discriminator: list[list[torch.Tensor]] = []
+
+    def _take(self, gan: GAN) -> None:
+        self.generator.append([p.detach().clone() for p in gan.generator.parameters()])
+        self.discriminator.append([p.detach().clone() for p in gan.discriminator.parameters()])
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._take(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._take(pl_module)
+
+
+def _changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("pretrain, epochs, batches", [(2, 1, 4), (3, 2, 2)])
+def test_discriminator_pretraining_leaves_the_generator_alone_for_its_batches(pretrain, epochs, batches):
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8, d_pretrain_steps=pretrain,
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+    images = torch.rand(batches * 8, 1, 28, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(len(images))), 8)
+    snapshots = _Snapshots()
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[snapshots], limit_val_batches=0)  # fmt: skip
+    trainer.fit(gan, loader)
+    steps = epochs * batches
+    assert len(snapshots.generator) == steps + 1
+    # batch k (from 1, counted across epochs) changes the generator only once k > d_pretrain_steps; the
+    # discriminator steps on every batch
+    g_moved = [_changed(snapshots.generator[k - 1], snapshots.generator[k]) for k in range(1, steps + 1)]
+    d_moved = [_changed(snapshots.discriminator[k - 1], snapshots.discriminator[k]) for k in range(1, steps + 1)]
+    assert g_moved == [k > pretrain for k in range(1, steps + 1)] and all(d_moved)
+    opt_g, opt_d = trainer.optimizers  # Adam: one step for each batch of its player
+    assert [opt.state[opt.param_groups[0]["params"][0]]["step"].item() for opt in (opt_g, opt_d)] == [
+        steps - pretrain, steps]  # fmt: skip
+
+
+def test_gan_refuses_a_schedule_a_bad_prior_and_negative_pretraining():
     from dlmnist.nn import ConvDecoder, ConvEncoder
 
     g, d = ConvDecoder(latent_dim=8), ConvEncoder(latent_dim=1, latent_activation=False)
@@ -164,6 +212,8 @@ def test_gan_refuses_a_schedule_and_a_bad_prior():
         GAN(generator=g, discriminator=d, z_dim=8, optim=Optim(schedule="onecycle"))
     with pytest.raises(ValueError, match="prior"):
         GAN(generator=g, discriminator=d, z_dim=8, prior="cauchy")
+    with pytest.raises(ValueError, match="d_pretrain_steps must be an integer >= 0, got -1"):
+        GAN(generator=g, discriminator=d, z_dim=8, d_pretrain_steps=-1)
     uniform = GAN(generator=g, discriminator=d, z_dim=8, prior="uniform")
     z = uniform.sample_z(1000)
     assert z.shape == (1000, 8) and z.min() >= -1 and z.max() <= 1

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim, build_optimizer
-from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveInt, check
 
 Prior = Literal["normal", "uniform"]
 
@@ -25,8 +25,10 @@ class GAN(Model):
     generator step with the non-saturating loss ``-log D(G(z))`` (binary cross-entropy of D's logit on the fakes
     against 1), each with its own optimizer built from ``optim`` (manual optimisation). Logged per stage:
     ``d_loss``, ``g_loss``, ``d_acc_real`` and ``d_acc_fake`` (share of real / generated images the discriminator
-    gets right; both near 0.5 means it cannot tell them apart). After every validation epoch
-    ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``.
+    gets right; both near 0.5 means it cannot tell them apart). The first ``d_pretrain_steps`` training batches
+    update the discriminator only (see the argument).
+
+    After every validation epoch ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``.
 
     Args:
         generator: code ``(B, z_dim)`` -> image ``(B, 1, 28, 28)`` in [0, 1], e.g. ``dlmnist.nn.ConvDecoder``.
@@ -37,6 +39,10 @@ class GAN(Model):
             two players' updates overshoot each other).
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
+        d_pretrain_steps: pre-train the discriminator: in the first ``d_pretrain_steps`` training batches of the
+            fit (counted across epochs) only the discriminator steps; the generator gets no gradient and no optimizer
+            step (its fakes are still made in training mode, so batch-norm running statistics move), and ``g_loss``
+            is still logged. 0 (the default): both players step from the first batch.
 
     Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`): the classifier
     score, the share of samples per digit and the Fréchet distance to real digits in the feature space of a CNN
@@ -53,6 +59,7 @@ class GAN(Model):
         z_dim: PositiveInt = 64,
         prior: Prior = "normal",
         adam_beta1: Fraction = 0.5,
+        d_pretrain_steps: NonNegativeInt = 0,
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
@@ -61,6 +68,7 @@ class GAN(Model):
             raise ValueError(f"prior must be normal or uniform, got {prior!r}")
         check(Fraction, adam_beta1=adam_beta1)
         check(PositiveInt, z_dim=z_dim)
+        check(NonNegativeInt, d_pretrain_steps=d_pretrain_steps)
         self.save_hparams(("generator", "discriminator"))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
@@ -86,13 +94,20 @@ class GAN(Model):
     def sample(self, n: int) -> torch.Tensor:
         return self.generator(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
 
+    def pretraining_discriminator(self) -> bool:
+        """Whether the current training batch is one of the first ``d_pretrain_steps`` of the fit."""
+        trainer = attached_trainer(self)
+        return trainer is not None and trainer.fit_loop.epoch_loop.total_batch_idx < self.hparams.d_pretrain_steps
+
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, _ = batch
-        fake = self.generator(self.sample_z(len(x)))
+        training = stage == "train" and attached_trainer(self) is not None
+        generator_steps = not (training and self.pretraining_discriminator())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and generator_steps):
+            fake = self.generator(self.sample_z(len(x)))
         d_real, d_fake = self(x), self(fake.detach())
         bce = F.binary_cross_entropy_with_logits
         d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
-        training = stage == "train" and attached_trainer(self) is not None
         if training:
             opt_g, opt_d = self.optimizers()
             opt_d.zero_grad()
@@ -100,7 +115,7 @@ class GAN(Model):
             opt_d.step()
         d_on_fake = self(fake)  # after D's step: the generator plays against the updated discriminator
         g_loss = bce(d_on_fake, torch.ones_like(d_on_fake))  # non-saturating: -log D(G(z)), not log(1 - D(G(z)))
-        if training:
+        if training and generator_steps:
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
