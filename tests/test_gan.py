@@ -44,6 +44,7 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, mn
     grads = {k.split(".")[0] for k in rows[0] if k.startswith("grad_norm/")}
     assert grads == {"grad_norm/generator", "grad_norm/discriminator"}  # each optimizer's step reports its player
     assert (run / "figures" / "val__reconstructions.png").is_file()  # real digits beside samples of the fixed z
+    assert (run / "figures" / "samples_over_training.png").is_file()  # the fixed z's first ten samples per epoch
 
     gan = GAN.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
     assert gan.sample(5).shape == (5, 1, 28, 28) and gan.fixed_z.shape == (64, 64)
@@ -202,6 +203,41 @@ def test_discriminator_pretraining_leaves_the_generator_alone_for_its_batches(pr
     opt_g, opt_d = trainer.optimizers  # Adam: one step for each batch of its player
     assert [opt.state[opt.param_groups[0]["params"][0]]["step"].item() for opt in (opt_g, opt_d)] == [
         steps - pretrain, steps]  # fmt: skip
+
+
+def test_samples_of_the_fixed_z_are_kept_and_drawn_after_every_validation(tmp_path, monkeypatch):
+    import dlmnist.models.gan as gan_module
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    drawn = []  # the row labels of each samples_over_training figure, in order
+
+    def log_figure(trainer, key, fig):
+        drawn.append((key, [ax.get_ylabel() for ax in fig.axes]))
+        return real_log_figure(trainer, key, fig)
+
+    real_log_figure = gan_module.log_figure
+    monkeypatch.setattr(gan_module, "log_figure", log_figure)
+    torch.manual_seed(0)
+    gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8,
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+    images = torch.rand(64, 1, 28, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(64)), 8)
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(gan, loader, loader)  # with the sanity check's validation, which draws nothing
+    assert drawn == [("samples_over_training", ["epoch 0"]), ("samples_over_training", ["epoch 0", "epoch 1"])]
+    assert (tmp_path / "figures" / "samples_over_training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # ten samples per validation, as uint8 pixels; the newest row: the fixed z's first ten samples in eval mode
+    assert [epoch for epoch, _ in gan.samples_over_training] == [0, 1]
+    assert all(x.shape == (10, 1, 28, 28) and x.dtype == torch.uint8 for _, x in gan.samples_over_training)
+    with torch.no_grad():
+        newest = gan.eval().generator(gan.fixed_z[:10])
+    assert torch.equal(gan.samples_over_training[-1][1], (newest * 255).round().byte())
+    assert not torch.equal(gan.samples_over_training[0][1], gan.samples_over_training[1][1])  # it trained between
+    trainer.save_checkpoint(tmp_path / "gan.ckpt")  # the rows travel with the checkpoint (a resumed fit goes on)
+    reloaded = GAN.load_from_checkpoint(tmp_path / "gan.ckpt").samples_over_training
+    assert [(e, x.tolist()) for e, x in reloaded] == [(e, x.tolist()) for e, x in gan.samples_over_training]
 
 
 def test_gan_refuses_a_schedule_a_bad_prior_and_negative_pretraining():

@@ -12,6 +12,7 @@ from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim, build_optimizer
 from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveInt, check
+from dlmnist.utils.figures import labelled_rows_figure, log_figure
 
 Prior = Literal["normal", "uniform"]
 
@@ -28,7 +29,10 @@ class GAN(Model):
     gets right; both near 0.5 means it cannot tell them apart). The first ``d_pretrain_steps`` training batches
     update the discriminator only (see the argument).
 
-    After every validation epoch ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``.
+    After every validation epoch ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``,
+    and the GAN keeps the samples of the first ``SAMPLES_PER_ROW`` codes of that batch (in eval mode, as uint8:
+    10 images per epoch, kept in the checkpoint) and writes ``figures/samples_over_training.png``: one row per
+    validation so far, labelled with its epoch (counted from 0, as in ``metrics.csv``), the same codes in every row.
 
     Args:
         generator: code ``(B, z_dim)`` -> image ``(B, 1, 28, 28)`` in [0, 1], e.g. ``dlmnist.nn.ConvDecoder``.
@@ -50,6 +54,7 @@ class GAN(Model):
     """
 
     monitor = (None, "max")  # no metric says which GAN is best: best.ckpt is the newest epoch (as the stacked AE)
+    SAMPLES_PER_ROW = 10  # samples of the fixed z kept per validation for samples_over_training.png
 
     def __init__(
         self,
@@ -73,6 +78,7 @@ class GAN(Model):
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.register_buffer("fixed_z", self.sample_z(64, generator=torch.Generator().manual_seed(0)))
+        self.samples_over_training: list[tuple[int, torch.Tensor]] = []  # (epoch, (10, 1, 28, 28) uint8) per val
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         device = None if generator is not None else self.device
@@ -135,3 +141,23 @@ class GAN(Model):
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
         return [("real", x), ("samples (fixed z)", self.generator(self.fixed_z[: len(x)]))]
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self) -> None:
+        trainer = self.trainer
+        if trainer.sanity_checking:
+            return
+        images = self.generator(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
+        self.samples_over_training.append((trainer.current_epoch, images))
+        if trainer.is_global_zero:
+            rows = [(f"epoch {epoch}", pixels.float() / 255) for epoch, pixels in self.samples_over_training]
+            title = f"samples of the same {self.SAMPLES_PER_ROW} codes z, one row per validation"
+            log_figure(trainer, "samples_over_training", labelled_rows_figure(rows, title))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gan_samples_over_training"] = list(self.samples_over_training)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.samples_over_training = list(checkpoint.get("gan_samples_over_training", []))
