@@ -17,8 +17,8 @@ the same classifier as the reference a generator that draws real digits would re
 - ``real_fid``: the Fréchet distance between those test images and as many MNIST training images (drawn with
   ``--seed``): what a generator that returns training images scores, with the same number of images on each side
   as ``fid`` (the distance between finite sets is biased upwards, more so for fewer images). Test against
-  training images rather than one half of the test set against the other: the halves come from different
-  writers, and each half would hold half as many images as ``fid`` compares.
+  training images rather than one half of the test set against the other: MNIST's first 5,000 test images are
+  cleaner and easier than the last 5,000, and each half would hold half as many images as ``fid`` compares.
 
 Comparable only between GANs scored by the same classifier checkpoint and number of samples. Written to
 ``classifier_score.json`` beside the GAN's checkpoints folder and printed.
@@ -78,8 +78,8 @@ def classifier_score(gan: GAN, classifier: Classifier, n: int = 10000, seed: int
 def mnist_pixels(data_dir: str | None, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` MNIST test images and ``n`` training images, ``(n, 1, 28, 28)`` in [0, 1], each drawn without
     replacement (``seed``; ``n = 10000``: the whole test set), from the data folder (``data_dir``, else the
-    package's default: :func:`dlmnist.data.files.data_dir`). Drawn rather than the first ``n``: the first and the
-    second half of the test set come from different writers."""
+    package's default: :func:`dlmnist.data.files.data_dir`). Drawn rather than the first ``n``: MNIST's first
+    5,000 test images are cleaner and easier than the last 5,000."""
     folder = ensure_files(data_dir, "mnist")
     g = torch.Generator().manual_seed(seed)
     pixels = []
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gan", required=True, help="checkpoint of a configs/gan.yaml run")
     parser.add_argument("--classifier", required=True, help="checkpoint of a classifier run, e.g. configs/cnn.yaml")
     parser.add_argument("--samples", type=int, default=MAX_SAMPLES, help=f"2 to {MAX_SAMPLES} (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples and of the real images drawn")
     parser.add_argument("--data_dir", default=None, help="data folder holding mnist/ (default: the package's)")
     args = parser.parse_args(argv)
     if not 2 <= args.samples <= MAX_SAMPLES:
