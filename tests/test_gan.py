@@ -1,5 +1,5 @@
 """The GAN: two optimizers through the real CLI, logged discriminator accuracies, sample grids, checkpoint reload,
-the classifier score under the package's own CNN, gradient statistics per player."""
+every number of ``dlmnist gan-score`` under the package's own CNN, gradient statistics per player."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ import csv
 import json
 import math
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from dlmnist.analysis.gan_score import class_probabilities_score
 from dlmnist.analysis.gan_score import main as gan_score
+from dlmnist.analysis.sample_scores import class_probabilities_score
+from dlmnist.data.idx import read_idx
+from dlmnist.data.sources import TEST_IMAGES, TRAIN_IMAGES
 from dlmnist.models import GAN, Classifier, Optim
 
 from .conftest import CONFIGS, run_cli
 
 
-def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tmp_path):
+def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, mnist_dir, tmp_path):
     data = [f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist", "--data.batch_size=32"]
     common = [*data, f"--runs_dir={tmp_path}", "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1"]
     common += ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1"]
@@ -41,6 +44,7 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
     grads = {k.split(".")[0] for k in rows[0] if k.startswith("grad_norm/")}
     assert grads == {"grad_norm/generator", "grad_norm/discriminator"}  # each optimizer's step reports its player
     assert (run / "figures" / "val__reconstructions.png").is_file()  # real digits beside samples of the fixed z
+    assert (run / "figures" / "samples_over_training.png").is_file()  # the fixed z's first ten samples per epoch
 
     gan = GAN.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
     assert gan.sample(5).shape == (5, 1, 28, 28) and gan.fixed_z.shape == (64, 64)
@@ -50,23 +54,48 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, tm
     run_cli("fit", "-c", str(CONFIGS / "cnn.yaml"), *common)  # the classifier that scores the samples
     cnn = tmp_path / "cnn" / "version_0" / "checkpoints" / "best.ckpt"
     gan_ckpt = run / "checkpoints" / "last.ckpt"
-    assert gan_score(["--gan", str(gan_ckpt), "--classifier", str(cnn), "--samples", "300"]) == 0
+    argv = ["--gan", str(gan_ckpt), "--classifier", str(cnn), "--samples", "300", f"--data_dir={mnist_dir}"]
+    assert gan_score(argv) == 0
     result = json.loads((run / "classifier_score.json").read_text())
     # the same 300 samples (seed 0), classified by the CNN on MNIST-standardised inputs, scored here by another
     # formula: exp(H(mean p) - mean H(p)) equals exp(mean KL(p || mean p)); coverage: classes with >= 3 argmaxes
     torch.manual_seed(0)
     generator = GAN.load_from_checkpoint(gan_ckpt, map_location="cpu").eval()
     classifier = Classifier.load_from_checkpoint(cnn, map_location="cpu").eval()
+    samples = generator.sample(300)
+    # the real images: 300 of the test set and 300 of the training set, drawn without replacement with seed 0
+    g = torch.Generator().manual_seed(0)
+    real = [read_idx(mnist_dir / "mnist" / name) for name in (TEST_IMAGES, TRAIN_IMAGES)]
+    test, train = (x[torch.randperm(len(x), generator=g)[:300]].unsqueeze(1).float() / 255 for x in real)
     with torch.no_grad():
-        p = classifier((generator.sample(300) - 0.1307) / 0.3081).softmax(dim=-1).double().numpy()
+        p, p_test = (classifier((x - 0.1307) / 0.3081).softmax(dim=-1).double().numpy() for x in (samples, test))
+        feats = [classifier.encoder((x - 0.1307) / 0.3081).double().numpy() for x in (test, samples, train)]
 
     def entropy(q):
         return -(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=-1)
 
-    expected = math.exp(entropy(p.mean(axis=0)) - entropy(p).mean())
-    coverage = sum(count >= 3 for count in np.bincount(p.argmax(axis=1), minlength=10))
-    assert result == {"classifier_score": pytest.approx(expected, rel=1e-6), "class_coverage": coverage,
-                      "samples": 300, "classifier": str(cnn)}  # fmt: skip
+    def score(q):
+        return math.exp(entropy(q.mean(axis=0)) - entropy(q).mean())
+
+    def frechet(a, b):  # tr (S_a^1/2 S_b S_a^1/2)^1/2 from symmetric eigendecompositions (torchmetrics: eigvals)
+        (ma, sa), (mb, sb) = ((f.mean(axis=0), np.cov(f, rowvar=False)) for f in (a, b))
+        w, v = np.linalg.eigh(sa)
+        root = (v * np.sqrt(w.clip(0))) @ v.T
+        cross = np.sqrt(np.linalg.eigvalsh(root @ sb @ root).clip(0)).sum()
+        return ((ma - mb) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * cross
+
+    counts = np.bincount(p.argmax(axis=1), minlength=10)
+    assert result == {
+        "classifier_score": pytest.approx(score(p), rel=1e-6),
+        "class_coverage": sum(counts >= 3),
+        "class_share": pytest.approx((counts / 300).tolist()),
+        "min_class_share": pytest.approx(counts.min() / 300),
+        "fid": pytest.approx(frechet(feats[0], feats[1]), rel=1e-3, abs=1e-4),
+        "real_classifier_score": pytest.approx(score(p_test), rel=1e-6),
+        "real_fid": pytest.approx(frechet(feats[0], feats[2]), rel=1e-3, abs=1e-4),
+        "samples": 300,
+        "classifier": str(cnn),
+    }
 
 
 def test_classifier_score_runs_from_one_to_the_number_of_classes():
@@ -129,7 +158,89 @@ def test_gan_losses_and_discriminator_accuracies_by_hand(fake_value, fake_acc, m
     assert float(total.detach()) == pytest.approx(d_loss + g_loss)
 
 
-def test_gan_refuses_a_schedule_and_a_bad_prior():
+class _Snapshots(L.Callback):
+    """The players' parameters before the fit and after every training batch."""
+
+    def __init__(self) -> None:
+        self.generator: list[list[torch.Tensor]] = []
+        self.discriminator: list[list[torch.Tensor]] = []
+
+    def _take(self, gan: GAN) -> None:
+        self.generator.append([p.detach().clone() for p in gan.generator.parameters()])
+        self.discriminator.append([p.detach().clone() for p in gan.discriminator.parameters()])
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._take(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._take(pl_module)
+
+
+def _changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("pretrain, epochs, batches", [(2, 1, 4), (3, 2, 2)])
+def test_discriminator_pretraining_leaves_the_generator_alone_for_its_batches(pretrain, epochs, batches):
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8, d_pretrain_steps=pretrain,
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+    images = torch.rand(batches * 8, 1, 28, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(len(images))), 8)
+    snapshots = _Snapshots()
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[snapshots], limit_val_batches=0)  # fmt: skip
+    trainer.fit(gan, loader)
+    steps = epochs * batches
+    assert len(snapshots.generator) == steps + 1
+    # batch k (from 1, counted across epochs) changes the generator only once k > d_pretrain_steps; the
+    # discriminator steps on every batch
+    g_moved = [_changed(snapshots.generator[k - 1], snapshots.generator[k]) for k in range(1, steps + 1)]
+    d_moved = [_changed(snapshots.discriminator[k - 1], snapshots.discriminator[k]) for k in range(1, steps + 1)]
+    assert g_moved == [k > pretrain for k in range(1, steps + 1)] and all(d_moved)
+    opt_g, opt_d = trainer.optimizers  # Adam: one step for each batch of its player
+    assert [opt.state[opt.param_groups[0]["params"][0]]["step"].item() for opt in (opt_g, opt_d)] == [
+        steps - pretrain, steps]  # fmt: skip
+
+
+def test_samples_of_the_fixed_z_are_kept_and_drawn_after_every_validation(tmp_path, monkeypatch):
+    import dlmnist.models.gan as gan_module
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    drawn = []  # the row labels of each samples_over_training figure, in order
+
+    def log_figure(trainer, key, fig):
+        drawn.append((key, [ax.get_ylabel() for ax in fig.axes]))
+        return real_log_figure(trainer, key, fig)
+
+    real_log_figure = gan_module.log_figure
+    monkeypatch.setattr(gan_module, "log_figure", log_figure)
+    torch.manual_seed(0)
+    gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8,
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+    images = torch.rand(64, 1, 28, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(64)), 8)
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(gan, loader, loader)  # with the sanity check's validation, which draws nothing
+    assert drawn == [("samples_over_training", ["epoch 0"]), ("samples_over_training", ["epoch 0", "epoch 1"])]
+    assert (tmp_path / "figures" / "samples_over_training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # ten samples per validation, as uint8 pixels; the newest row: the fixed z's first ten samples in eval mode
+    assert [epoch for epoch, _ in gan.samples_over_training] == [0, 1]
+    assert all(x.shape == (10, 1, 28, 28) and x.dtype == torch.uint8 for _, x in gan.samples_over_training)
+    with torch.no_grad():
+        newest = gan.eval().generator(gan.fixed_z[:10])
+    assert torch.equal(gan.samples_over_training[-1][1], (newest * 255).round().byte())
+    assert not torch.equal(gan.samples_over_training[0][1], gan.samples_over_training[1][1])  # it trained between
+    trainer.save_checkpoint(tmp_path / "gan.ckpt")  # the rows travel with the checkpoint (a resumed fit goes on)
+    reloaded = GAN.load_from_checkpoint(tmp_path / "gan.ckpt").samples_over_training
+    assert [(e, x.tolist()) for e, x in reloaded] == [(e, x.tolist()) for e, x in gan.samples_over_training]
+
+
+def test_gan_refuses_a_schedule_a_bad_prior_and_negative_pretraining():
     from dlmnist.nn import ConvDecoder, ConvEncoder
 
     g, d = ConvDecoder(latent_dim=8), ConvEncoder(latent_dim=1, latent_activation=False)
@@ -137,6 +248,8 @@ def test_gan_refuses_a_schedule_and_a_bad_prior():
         GAN(generator=g, discriminator=d, z_dim=8, optim=Optim(schedule="onecycle"))
     with pytest.raises(ValueError, match="prior"):
         GAN(generator=g, discriminator=d, z_dim=8, prior="cauchy")
+    with pytest.raises(ValueError, match="d_pretrain_steps must be an integer >= 0, got -1"):
+        GAN(generator=g, discriminator=d, z_dim=8, d_pretrain_steps=-1)
     uniform = GAN(generator=g, discriminator=d, z_dim=8, prior="uniform")
     z = uniform.sample_z(1000)
     assert z.shape == (1000, 8) and z.min() >= -1 and z.max() <= 1

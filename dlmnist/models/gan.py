@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim, build_optimizer
-from dlmnist.utils.checks import Fraction, PositiveInt, check
+from dlmnist.utils.checks import Fraction, NonNegativeInt, PositiveInt, check
+from dlmnist.utils.figures import labelled_rows_figure, log_figure
 
 Prior = Literal["normal", "uniform"]
 
@@ -25,8 +26,13 @@ class GAN(Model):
     generator step with the non-saturating loss ``-log D(G(z))`` (binary cross-entropy of D's logit on the fakes
     against 1), each with its own optimizer built from ``optim`` (manual optimisation). Logged per stage:
     ``d_loss``, ``g_loss``, ``d_acc_real`` and ``d_acc_fake`` (share of real / generated images the discriminator
-    gets right; both near 0.5 means it cannot tell them apart). After every validation epoch
-    ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``.
+    gets right; both near 0.5 means it cannot tell them apart). The first ``d_pretrain_steps`` training batches
+    update the discriminator only (see the argument).
+
+    After every validation epoch ``ReconstructionGrid`` draws real digits beside samples of a fixed batch of ``z``,
+    and the GAN keeps the samples of the first ``SAMPLES_PER_ROW`` codes of that batch (in eval mode, as uint8:
+    10 images per epoch, kept in the checkpoint) and writes ``figures/samples_over_training.png``: one row per
+    validation so far, labelled with its epoch (counted from 0, as in ``metrics.csv``), the same codes in every row.
 
     Args:
         generator: code ``(B, z_dim)`` -> image ``(B, 1, 28, 28)`` in [0, 1], e.g. ``dlmnist.nn.ConvDecoder``.
@@ -37,12 +43,18 @@ class GAN(Model):
             two players' updates overshoot each other).
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
+        d_pretrain_steps: pre-train the discriminator: in the first ``d_pretrain_steps`` training batches of the
+            fit (counted across epochs) only the discriminator steps; the generator gets no gradient and no optimizer
+            step (its fakes are still made in training mode, so batch-norm running statistics move), and ``g_loss``
+            is still logged. 0 (the default): both players step from the first batch.
 
-    Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`), the classifier
-    score of samples under a CNN checkpoint of this package.
+    Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`): the classifier
+    score, the share of samples per digit and the Fréchet distance to real digits in the feature space of a CNN
+    checkpoint of this package, beside the same numbers of real digits.
     """
 
     monitor = (None, "max")  # no metric says which GAN is best: best.ckpt is the newest epoch (as the stacked AE)
+    SAMPLES_PER_ROW = 10  # samples of the fixed z kept per validation for samples_over_training.png
 
     def __init__(
         self,
@@ -52,6 +64,7 @@ class GAN(Model):
         z_dim: PositiveInt = 64,
         prior: Prior = "normal",
         adam_beta1: Fraction = 0.5,
+        d_pretrain_steps: NonNegativeInt = 0,
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
@@ -60,10 +73,12 @@ class GAN(Model):
             raise ValueError(f"prior must be normal or uniform, got {prior!r}")
         check(Fraction, adam_beta1=adam_beta1)
         check(PositiveInt, z_dim=z_dim)
+        check(NonNegativeInt, d_pretrain_steps=d_pretrain_steps)
         self.save_hparams(("generator", "discriminator"))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.register_buffer("fixed_z", self.sample_z(64, generator=torch.Generator().manual_seed(0)))
+        self.samples_over_training: list[tuple[int, torch.Tensor]] = []  # (epoch, (10, 1, 28, 28) uint8) per val
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         device = None if generator is not None else self.device
@@ -85,13 +100,20 @@ class GAN(Model):
     def sample(self, n: int) -> torch.Tensor:
         return self.generator(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
 
+    def pretraining_discriminator(self) -> bool:
+        """Whether the current training batch is one of the first ``d_pretrain_steps`` of the fit."""
+        trainer = attached_trainer(self)
+        return trainer is not None and trainer.fit_loop.epoch_loop.total_batch_idx < self.hparams.d_pretrain_steps
+
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, _ = batch
-        fake = self.generator(self.sample_z(len(x)))
+        training = stage == "train" and attached_trainer(self) is not None
+        generator_steps = not (training and self.pretraining_discriminator())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and generator_steps):
+            fake = self.generator(self.sample_z(len(x)))
         d_real, d_fake = self(x), self(fake.detach())
         bce = F.binary_cross_entropy_with_logits
         d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
-        training = stage == "train" and attached_trainer(self) is not None
         if training:
             opt_g, opt_d = self.optimizers()
             opt_d.zero_grad()
@@ -99,7 +121,7 @@ class GAN(Model):
             opt_d.step()
         d_on_fake = self(fake)  # after D's step: the generator plays against the updated discriminator
         g_loss = bce(d_on_fake, torch.ones_like(d_on_fake))  # non-saturating: -log D(G(z)), not log(1 - D(G(z)))
-        if training:
+        if training and generator_steps:
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
@@ -119,3 +141,23 @@ class GAN(Model):
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
         return [("real", x), ("samples (fixed z)", self.generator(self.fixed_z[: len(x)]))]
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self) -> None:
+        trainer = self.trainer
+        if trainer.sanity_checking:
+            return
+        images = self.generator(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
+        self.samples_over_training.append((trainer.current_epoch, images))
+        if trainer.is_global_zero:
+            rows = [(f"epoch {epoch}", pixels.float() / 255) for epoch, pixels in self.samples_over_training]
+            title = f"samples of the same {self.SAMPLES_PER_ROW} codes z, one row per validation"
+            log_figure(trainer, "samples_over_training", labelled_rows_figure(rows, title))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gan_samples_over_training"] = list(self.samples_over_training)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.samples_over_training = list(checkpoint.get("gan_samples_over_training", []))

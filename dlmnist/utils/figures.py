@@ -90,3 +90,22 @@ def panels_figure(panels: list[tuple[str, torch.Tensor]], ncols: int = 8, side_b
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     return fig
+
+
+def labelled_rows_figure(rows: list[tuple[str, torch.Tensor]], title: str = ""):
+    """One row of tiles per ``(label, (N, 1, H, W) images in [0, 1])``, the label left of its row: e.g. the same
+    codes' samples after each epoch, one epoch per row."""
+    pictures = [(label, tile(images, len(images))) for label, images in rows]
+    h, w = pictures[0][1].shape
+    scale = 1 / 40  # inches per pixel, as panels_figure
+    fig, axes = subplots(len(pictures), 1, figsize=(w * scale + 1.0, (h * scale + 0.1) * len(pictures) + 0.4),
+                         squeeze=False)
+    for ax, (label, picture) in zip(axes[:, 0], pictures):
+        ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
