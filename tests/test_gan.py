@@ -97,6 +97,17 @@ def test_gan_trains_logs_reloads_and_is_scored_by_the_packages_cnn(fake_data, mn
         "classifier": str(cnn),
     }
 
+    # `dlmnist test` of the GAN with a scoring classifier: as many samples as test images, scored beside them
+    scorer = f"--model.init_args.score_classifier={tmp_path}/cnn/version_*/checkpoints/best.ckpt"
+    run_cli("test", "-c", str(CONFIGS / "gan.yaml"), *common, scorer, f"--ckpt_path={gan_ckpt}")
+    tested = json.loads((run / "test_metrics.json").read_text())
+    assert {"test/classifier_score", "test/fid", "test/class_coverage", "test/min_class_share"} <= set(tested)
+    assert 1 <= tested["test/classifier_score"] <= 10 and tested["test/fid"] > 0
+    seen = read_idx(fake_data / "fashion_mnist" / TEST_IMAGES).unsqueeze(1).float() / 255  # all 100: one eval batch
+    with torch.no_grad():
+        p_seen = classifier((seen - 0.1307) / 0.3081).softmax(dim=-1).double().numpy()
+    assert tested["test/real_classifier_score"] == pytest.approx(score(p_seen), rel=1e-5)
+
 
 def test_classifier_score_runs_from_one_to_the_number_of_classes():
     eye = torch.eye(10).repeat(30, 1)  # confident, every class equally often

@@ -75,3 +75,37 @@ def frechet_distances(
         distances.append(float(fid.compute()))
         fid.reset()  # the other set's features only: reset_real_features=False keeps the reference's
     return distances
+
+
+class SampleScorer:
+    """The scores of a generator against the real images of a test set, under a classifier: ``add_real`` takes
+    each test batch (pixels in [0, 1]), ``scores`` draws as many samples and returns the classifier score, the class
+    coverage, the smallest class share, the Fréchet distance to the real images and the real images' own score.
+    What a GAN's ``dlmnist test`` logs (:class:`dlmnist.models.GAN`, ``score_classifier``)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        self.classifier = classifier.eval()
+        self.features = ClassifierFeatures(classifier.encoder)
+        self.real: list[torch.Tensor] = []
+
+    def add_real(self, pixels: torch.Tensor) -> None:
+        self.real.append(pixels.detach())
+
+    @torch.no_grad()
+    def probabilities(self, batches: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.classifier((x - MNIST_MEAN) / MNIST_STD).softmax(dim=-1) for x in batches])
+
+    @torch.no_grad()
+    def scores(self, sample, batch_size: int = 1000) -> dict[str, float]:
+        """``sample(n)`` -> ``(n, 1, 28, 28)`` pixels in [0, 1]; as many samples as real images were added."""
+        n = sum(len(x) for x in self.real)
+        if n == 0:
+            return {}
+        fake = [sample(min(batch_size, n - i)) for i in range(0, n, batch_size)]
+        p_fake, p_real = self.probabilities(fake), self.probabilities(self.real)
+        score, coverage = class_probabilities_score(p_fake)
+        real_score, _ = class_probabilities_score(p_real)
+        (fid,) = frechet_distances(self.features, self.real, fake)
+        return {"classifier_score": score, "class_coverage": float(coverage),
+                "min_class_share": float(class_shares(p_fake).min()), "fid": fid,
+                "real_classifier_score": real_score}

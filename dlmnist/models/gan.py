@@ -48,6 +48,12 @@ class GAN(Model):
             step (its fakes are still made in training mode, so batch-norm running statistics move), and ``g_loss``
             is still logged. 0 (the default): both players step from the first batch.
 
+        score_classifier: a checkpoint of a classifier of this package (a path, or a glob such as
+            ``runs/cnn/version_*/checkpoints/best.ckpt``: the newest match). ``dlmnist test`` then draws as many
+            samples as there are test images and logs, under that classifier, ``test/classifier_score``,
+            ``test/class_coverage``, ``test/min_class_share``, ``test/fid`` (to the test images) and
+            ``test/real_classifier_score`` (of the test images: the value of a perfect generator). None: losses only.
+
     Sample quality with no download: ``dlmnist gan-score`` (:mod:`dlmnist.analysis.gan_score`): the classifier
     score, the share of samples per digit and the Fréchet distance to real digits in the feature space of a CNN
     checkpoint of this package, beside the same numbers of real digits.
@@ -65,6 +71,7 @@ class GAN(Model):
         prior: Prior = "normal",
         adam_beta1: Fraction = 0.5,
         d_pretrain_steps: NonNegativeInt = 0,
+        score_classifier: Optional[str] = None,
     ) -> None:
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
@@ -79,6 +86,7 @@ class GAN(Model):
         self.generator, self.discriminator = generator, discriminator
         self.register_buffer("fixed_z", self.sample_z(64, generator=torch.Generator().manual_seed(0)))
         self.samples_over_training: list[tuple[int, torch.Tensor]] = []  # (epoch, (10, 1, 28, 28) uint8) per val
+        self.scorer = None  # a SampleScorer while a test with score_classifier runs
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         device = None if generator is not None else self.device
@@ -107,6 +115,8 @@ class GAN(Model):
 
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, _ = batch
+        if stage == "test" and self.scorer is not None:
+            self.scorer.add_real(x)
         training = stage == "train" and attached_trainer(self) is not None
         generator_steps = not (training and self.pretraining_discriminator())
         with torch.set_grad_enabled(torch.is_grad_enabled() and generator_steps):
@@ -161,3 +171,23 @@ class GAN(Model):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         self.samples_over_training = list(checkpoint.get("gan_samples_over_training", []))
+
+    def on_test_epoch_start(self) -> None:
+        self.scorer = None
+        if self.hparams.score_classifier:
+            from dlmnist.analysis.sample_scores import SampleScorer
+            from dlmnist.models.classifier import Classifier
+            from dlmnist.models.pretrained import resolve_checkpoint
+
+            path = resolve_checkpoint(self.hparams.score_classifier, "score_classifier")
+            self.scorer = SampleScorer(Classifier.load_from_checkpoint(path, map_location=self.device))
+
+    @torch.no_grad()
+    def on_test_epoch_end(self) -> None:
+        if self.scorer is None:
+            return
+        codes = torch.Generator().manual_seed(0)  # the same samples at every test of this checkpoint
+        scores = self.scorer.scores(lambda n: self.generator(self.sample_z(n, generator=codes).to(self.device)))
+        for name, value in scores.items():
+            self.log(f"test/{name}", value)
+        self.scorer = None

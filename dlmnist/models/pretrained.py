@@ -31,16 +31,17 @@ class EncoderCheckpointError(ValueError):
     """The encoder checkpoint is missing or does not fit the configured encoder."""
 
 
-def resolve_checkpoint(path: str) -> Path:
-    """The file ``path`` names; a glob pattern resolves to the match with the highest version number."""
+def resolve_checkpoint(path: str, what: str = "encoder_checkpoint") -> Path:
+    """The file ``path`` names; a glob pattern resolves to the match with the highest version number. ``what``:
+    the argument's name, for the error."""
     if glob.has_magic(path):
         matches = glob.glob(path)
         if not matches:
-            raise EncoderCheckpointError(f"encoder_checkpoint {path}: no file matches (train that run first)")
+            raise EncoderCheckpointError(f"{what} {path}: no file matches (train that run first)")
         key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)]  # noqa: E731 version_10 > 9
         return Path(max(matches, key=key))
     if not Path(path).is_file():
-        raise EncoderCheckpointError(f"encoder_checkpoint {path}: no such file")
+        raise EncoderCheckpointError(f"{what} {path}: no such file")
     return Path(path)
 
 
