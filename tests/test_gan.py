@@ -270,3 +270,4 @@ def test_gan_refuses_a_schedule_a_bad_prior_and_negative_pretraining():
     assert abs(z.mean().item()) < 0.03 and z.var().item() == pytest.approx(1 / 3, abs=0.02)
     normal = GAN(generator=g, discriminator=d, z_dim=8).sample_z(1000)
     assert normal.var().item() == pytest.approx(1.0, abs=0.06)
+

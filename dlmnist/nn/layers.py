@@ -16,7 +16,7 @@ _ACTIVATIONS = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
     "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),  # DCGAN's slope; torch's default 0.01 starves a GAN's generator
     "silu": nn.SiLU,
 }
 DropoutPosition = Literal["after", "before"]
