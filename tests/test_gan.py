@@ -14,10 +14,10 @@ import torch
 import torch.nn as nn
 
 from dlmnist.analysis.gan_score import main as gan_score
-from dlmnist.analysis.sample_scores import class_probabilities_score
 from dlmnist.data.idx import read_idx
 from dlmnist.data.sources import TEST_IMAGES, TRAIN_IMAGES
 from dlmnist.models import GAN, Classifier, Optim
+from dlmnist.sample_scores import class_probabilities_score
 
 from .conftest import CONFIGS, run_cli
 

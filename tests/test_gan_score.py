@@ -10,14 +10,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dlmnist.analysis.gan_score import main as gan_score
-from dlmnist.analysis.sample_scores import (
+from dlmnist.data.sources import MNIST_STD
+from dlmnist.nn import ConvEncoder
+from dlmnist.sample_scores import (
     ClassifierFeatures,
     class_probabilities_score,
     class_shares,
     frechet_distances,
 )
-from dlmnist.data.sources import MNIST_STD
-from dlmnist.nn import ConvEncoder
 
 
 class _QuadrantMeans(nn.Module):

@@ -3,7 +3,7 @@
 Scores ``--samples`` generated digits (default 10,000) under a classifier checkpoint of this package (e.g. a
 configs/cnn.yaml run; inputs standardised with MNIST's mean and std), and the same number of real MNIST images under
 the same classifier as the reference a generator that draws real digits would reach
-(:mod:`dlmnist.analysis.sample_scores` computes the scores):
+(:mod:`dlmnist.sample_scores` computes the scores):
 
 - ``classifier_score``: ``exp(mean_x KL(p(y|x) || p(y)))``, an Inception Score with the CNN in place of
   Inception: from 1 (every sample gets the same class distribution) to 10 (each sample is one confident digit and
@@ -33,15 +33,15 @@ from pathlib import Path
 
 import torch
 
-from dlmnist.analysis.sample_scores import (
+from dlmnist.data.idx import read_idx
+from dlmnist.data.sources import MNIST_MEAN, MNIST_STD, TEST_IMAGES, TRAIN_IMAGES, ensure_files
+from dlmnist.models import GAN, Classifier
+from dlmnist.sample_scores import (
     ClassifierFeatures,
     class_probabilities_score,
     class_shares,
     frechet_distances,
 )
-from dlmnist.data.idx import read_idx
-from dlmnist.data.sources import MNIST_MEAN, MNIST_STD, TEST_IMAGES, TRAIN_IMAGES, ensure_files
-from dlmnist.models import GAN, Classifier
 from dlmnist.utils.files import atomic_write_text
 
 __all__ = ["class_probabilities_score", "classifier_score", "gan_samples", "main", "mnist_pixels", "score"]

@@ -175,9 +175,9 @@ class GAN(Model):
     def on_test_epoch_start(self) -> None:
         self.scorer = None
         if self.hparams.score_classifier:
-            from dlmnist.analysis.sample_scores import SampleScorer
             from dlmnist.models.classifier import Classifier
             from dlmnist.models.pretrained import resolve_checkpoint
+            from dlmnist.sample_scores import SampleScorer
 
             path = resolve_checkpoint(self.hparams.score_classifier, "score_classifier")
             self.scorer = SampleScorer(Classifier.load_from_checkpoint(path, map_location=self.device))
