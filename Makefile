@@ -26,10 +26,10 @@ data-fashion:  ## Fashion-MNIST into data/fashion_mnist (torchvision, else Debia
 	$(BIN)/python -m dlmnist.data --data_dir $(DATA) --dataset fashion_mnist
 
 test: lint  ## lint, then every test (both lanes), TEST_WORKERS processes
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test-fast:  ## the unit lane: no training, no extra processes
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint:
 	$(BIN)/ruff check dlmnist tests benchmarks

@@ -3,6 +3,8 @@
 - :func:`class_probabilities_score`: the classifier score (an Inception Score with the package's CNN in place of
   Inception) and the class coverage, from the class probabilities of the samples.
 - :func:`class_shares`: the share of the samples the classifier puts in each class (its argmax).
+- :func:`scores`: all of them for a set of samples beside real images, as ``dlmnist gan-score`` and a GAN's
+  ``dlmnist test`` report them.
 - :func:`frechet_distances`: the Fréchet distance between Gaussians fitted to the classifier's features of two
   image sets (an FID with the CNN's encoder in place of Inception), computed by torchmetrics'
   ``FrechetInceptionDistance`` with :class:`ClassifierFeatures` as its feature extractor.
@@ -13,6 +15,7 @@ Every number is comparable only between sets scored by the same classifier check
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -77,35 +80,52 @@ def frechet_distances(
     return distances
 
 
+@torch.no_grad()
+def probabilities(classifier: nn.Module, batches: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The classifier's class probabilities ``(N, K)`` of batches of pixels in [0, 1], standardised as MNIST."""
+    classifier.eval()
+    return torch.cat([classifier((x - MNIST_MEAN) / MNIST_STD).softmax(dim=-1) for x in batches])
+
+
+def scores(
+    classifier: nn.Module, real: list[torch.Tensor], fake: list[torch.Tensor], train: list[torch.Tensor] | None = None
+) -> dict[str, Any]:
+    """Every score of the batches of samples ``fake`` beside the real (test) images ``real``, pixels in [0, 1]:
+    ``classifier_score``, ``class_coverage``, ``class_share`` (per class), ``min_class_share``, ``fid`` (to
+    ``real``), ``real_classifier_score``; with ``train`` (real training images) also ``real_fid`` (``real`` to
+    ``train``). The real images' features are taken once for both distances."""
+    p = probabilities(classifier, fake)
+    value, coverage = class_probabilities_score(p)
+    shares = class_shares(p).tolist()
+    others = [fake] if train is None else [fake, train]
+    fid, *real_fid = frechet_distances(ClassifierFeatures(classifier.encoder), real, *others)
+    result = {
+        "classifier_score": value,
+        "class_coverage": coverage,
+        "class_share": shares,
+        "min_class_share": min(shares),
+        "fid": fid,
+        "real_classifier_score": class_probabilities_score(probabilities(classifier, real))[0],
+    }
+    return {**result, "real_fid": real_fid[0]} if real_fid else result
+
+
 class SampleScorer:
-    """The scores of a generator against the real images of a test set, under a classifier: ``add_real`` takes
-    each test batch (pixels in [0, 1]), ``scores`` draws as many samples and returns the classifier score, the class
-    coverage, the smallest class share, the Fréchet distance to the real images and the real images' own score.
-    What a GAN's ``dlmnist test`` logs (:class:`dlmnist.models.GAN`, ``score_classifier``)."""
+    """:func:`scores` of a generator against the test images it is handed batch by batch (``add_real``), with as
+    many samples as test images: what a GAN's ``dlmnist test`` logs (:class:`dlmnist.models.GAN`,
+    ``score_classifier``)."""
 
     def __init__(self, classifier: nn.Module) -> None:
-        self.classifier = classifier.eval()
-        self.features = ClassifierFeatures(classifier.encoder)
+        self.classifier = classifier
         self.real: list[torch.Tensor] = []
 
     def add_real(self, pixels: torch.Tensor) -> None:
         self.real.append(pixels.detach())
 
     @torch.no_grad()
-    def probabilities(self, batches: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([self.classifier((x - MNIST_MEAN) / MNIST_STD).softmax(dim=-1) for x in batches])
-
-    @torch.no_grad()
-    def scores(self, sample, batch_size: int = 1000) -> dict[str, float]:
-        """``sample(n)`` -> ``(n, 1, 28, 28)`` pixels in [0, 1]; as many samples as real images were added."""
+    def scores(self, sample, batch_size: int = 1000) -> dict[str, Any]:
+        """``sample(n)`` -> ``(n, 1, 28, 28)`` pixels in [0, 1]; {} when no test image was added."""
         n = sum(len(x) for x in self.real)
         if n == 0:
             return {}
-        fake = [sample(min(batch_size, n - i)) for i in range(0, n, batch_size)]
-        p_fake, p_real = self.probabilities(fake), self.probabilities(self.real)
-        score, coverage = class_probabilities_score(p_fake)
-        real_score, _ = class_probabilities_score(p_real)
-        (fid,) = frechet_distances(self.features, self.real, fake)
-        return {"classifier_score": score, "class_coverage": float(coverage),
-                "min_class_share": float(class_shares(p_fake).min()), "fid": fid,
-                "real_classifier_score": real_score}
+        return scores(self.classifier, self.real, [sample(min(batch_size, n - i)) for i in range(0, n, batch_size)])

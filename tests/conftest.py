@@ -170,24 +170,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    # xdist's worksteal gives each worker a contiguous share of this order and lets an idle worker take the tail
-    # of a busy one's queue: each share starts with every n-th of the longest tests (the docs' command blocks,
-    # the launchers, DDP, the config sweep: 3-50 s each) and ends with short ones, so the workers end together
-    rank = {name: i for i, name in enumerate(LONGEST)}
-    items.sort(key=lambda item: (rank.get(item.path.name, len(LONGEST)), item.get_closest_marker("slow") is None))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    longest = [item for item in items if item.path.name in rank]
-    rest = items[len(longest):]
-    order, start = [], 0
-    for w in range(workers):
-        share = len(items) // workers + (1 if w < len(items) % workers else 0)
-        mine = longest[w::workers]
-        order += mine + rest[start : start + share - len(mine)]
-        start += share - len(mine)
-    items[:] = order + rest[start:]
-
-
-LONGEST = ("test_docs.py", "test_launch.py", "test_ddp.py", "test_notebook.py", "test_tune.py", "test_configs.py")
 
 
 def fit_briefly(model, data_dir: Path, tmp_path: Path, normalize: bool = True, max_epochs: int = 1) -> str:

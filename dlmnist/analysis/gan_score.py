@@ -34,17 +34,12 @@ from pathlib import Path
 import torch
 
 from dlmnist.data.idx import read_idx
-from dlmnist.data.sources import MNIST_MEAN, MNIST_STD, TEST_IMAGES, TRAIN_IMAGES, ensure_files
+from dlmnist.data.sources import TEST_IMAGES, TRAIN_IMAGES, ensure_files
 from dlmnist.models import GAN, Classifier
-from dlmnist.sample_scores import (
-    ClassifierFeatures,
-    class_probabilities_score,
-    class_shares,
-    frechet_distances,
-)
+from dlmnist.sample_scores import class_probabilities_score, scores
 from dlmnist.utils.files import atomic_write_text
 
-__all__ = ["class_probabilities_score", "classifier_score", "gan_samples", "main", "mnist_pixels", "score"]
+__all__ = ["class_probabilities_score", "gan_samples", "main", "mnist_pixels", "score"]
 
 BATCH = 1000
 MAX_SAMPLES = 10000  # the MNIST test set: fid compares as many real images as samples
@@ -61,18 +56,6 @@ def gan_samples(gan: GAN, n: int, seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)
     gan.eval()
     return torch.cat([gan.sample(min(BATCH, n - i)) for i in range(0, n, BATCH)])
-
-
-@torch.no_grad()
-def probabilities(classifier: Classifier, pixels: torch.Tensor) -> torch.Tensor:
-    """The classifier's class probabilities ``(N, K)`` of pixels in [0, 1], standardised as MNIST for it."""
-    classifier.eval()
-    return torch.cat([classifier((x - MNIST_MEAN) / MNIST_STD).softmax(dim=-1) for x in batches(pixels)])
-
-
-def classifier_score(gan: GAN, classifier: Classifier, n: int = 10000, seed: int = 0) -> tuple[float, int]:
-    """The classifier score and class coverage of ``n`` samples of ``gan`` under ``classifier``."""
-    return class_probabilities_score(probabilities(classifier, gan_samples(gan, n, seed)))
 
 
 def mnist_pixels(data_dir: str | None, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,22 +76,7 @@ def score(gan: GAN, classifier: Classifier, test: torch.Tensor, train: torch.Ten
     """Every number of ``dlmnist gan-score`` for ``len(test)`` samples of ``gan``; ``test`` and ``train``: as many
     real test and training images (pixels in [0, 1])."""
     samples = gan_samples(gan, len(test), seed)
-    p = probabilities(classifier, samples)
-    value, coverage = class_probabilities_score(p)
-    shares = class_shares(p).tolist()
-    classifier.eval()
-    fid, real_fid = frechet_distances(
-        ClassifierFeatures(classifier.encoder), batches(test), batches(samples), batches(train)
-    )
-    return {
-        "classifier_score": value,
-        "class_coverage": coverage,
-        "class_share": shares,
-        "min_class_share": min(shares),
-        "fid": fid,
-        "real_classifier_score": class_probabilities_score(probabilities(classifier, test))[0],
-        "real_fid": real_fid,
-    }
+    return scores(classifier, list(batches(test)), list(batches(samples)), list(batches(train)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
