@@ -2,11 +2,13 @@
 
 Writes benchmarks/results.json with data_throughput_ratio, fit_overhead_ratio, time_to_99_s,
 baseline_time_to_99_s, time_to_99_ratio, fast_time_to_99_s, fast_time_to_99_ratio, fast_seeds_reaching_99,
-fast_compute_floor_s, bf16_step_ratio (and per model family), augment_epoch_ratio, peak_rss_mb, cli_startup_s
-and the suite's planned and measured wall time (suite_planned_wall_s, suite_measured_wall_s), and prints a table.
+fast_compute_floor_s, bf16_step_ratio (and per model family), augment_epoch_ratio, peak_rss_mb, cli_startup_s,
+the VAE's k = 5000 NLL per 10,000 images (vae_nll_*) and the suite's planned and measured wall time
+(suite_planned_wall_s, suite_measured_wall_s), and prints a table.
 `python -m benchmarks.bench --only data,overhead` runs a part; --seeds / --fast_seeds set the seeds of ours.
 Each part lives in its own module: data_throughput.py, fit_overhead.py (overhead, augment), time_to_99.py,
-bf16_step.py, memory_startup.py (rss, startup), suite_time.py (suite); shared.py holds what they share.
+bf16_step.py, memory_startup.py (rss, startup), vae_nll.py (nll), suite_time.py (suite); shared.py holds what
+they share.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from benchmarks.memory_startup import cli_startup, peak_rss_mb
 from benchmarks.shared import ROOT, log
 from benchmarks.suite_time import suite_time
 from benchmarks.time_to_99 import time_to_99
+from benchmarks.vae_nll import vae_nll
 
 PARTS = {"data": data_throughput, "overhead": fit_overhead, "augment": augment_cost, "bf16": bf16_step_ratio,
          "t99": None, "rss": peak_rss_mb, "startup": cli_startup,
-         "suite": suite_time}
+         "nll": vae_nll, "suite": suite_time}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +85,9 @@ def print_table(r: dict) -> None:
         ("cli_missing_config_s", "<= 1", r.get("cli_missing_config_s")),
         ("cli_bad_value_s (--model.lr=abc)", "", r.get("cli_bad_value_s")),
         ("cli_unknown_key_s (--model.lrr=1)", "", r.get("cli_unknown_key_s")),
+        ("vae_nll_minutes_per_10k (k = 5000)", "<= 5", r.get("vae_nll_minutes_per_10k")),
+        ("vae_nll_ratio_float32 (plain / ours)", "", r.get("vae_nll_ratio_float32")),
+        ("vae_nll_ratio_bf16 (plain / ours)", "", r.get("vae_nll_ratio_bf16")),
         ("suite_planned_wall_s (jobs 2)", "<= 7200", r.get("suite_planned_wall_s")),
         ("suite_measured_wall_s (full run)", "<= 7200", r.get("suite_measured_wall_s")),
     ]

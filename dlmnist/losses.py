@@ -30,6 +30,31 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
 
 
+@torch.no_grad()
+def bernoulli_log_likelihood_eval(
+    logits: torch.Tensor, x: torch.Tensor, group: int = 16, work: torch.Tensor | None = None
+) -> torch.Tensor:
+    """log p(x | logits) of S samples per image (B, S, D), images ``x`` (B, D) -> (B, S), for evaluation.
+
+    The same value as :func:`bernoulli_log_likelihood`, several times faster on a CPU: no autograd, and per pixel
+    ``x log sigmoid(l) + (1 - x) log sigmoid(-l) = (x - 1/2) l - |l| / 2 - log(1 + exp(-|l|))``, where the first
+    sum is one matrix-vector product per image and the rest works in place. torch computes ``log1p`` and
+    ``softplus`` one element at a time on a CPU while ``exp`` and ``log`` are vectorised, so the last sum is taken
+    as the log of products of ``group`` factors ``1 + exp(-|l|)`` in (1, 2] (each at most 2 ** group): one ``log``
+    per ``group`` pixels. ``logits`` may be bfloat16 (summed in float32); they are overwritten when float32 and
+    no ``work`` is given: a float32 tensor of as many elements, reused across calls (a fresh one costs page faults).
+    """
+    a = logits.float() if work is None else work.view(logits.shape).copy_(logits)
+    b, s, d = a.shape
+    total = torch.bmm(a, (x.float() - 0.5).unsqueeze(-1)).squeeze(-1)  # sum (x - 1/2) l  (B, S)
+    a.abs_()
+    total -= 0.5 * a.sum(dim=-1)
+    torch.exp(a.neg_(), out=a).add_(1.0)  # 1 + exp(-|l|)
+    if d % group:
+        a = F.pad(a, (0, group - d % group), value=1.0)
+    return total - a.view(b, s, -1, group).prod(dim=-1).log_().sum(dim=-1)
+
+
 def gaussian_log_likelihood(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, sigma^2 I) summed over all but the first dimension: (B, ...) -> (B,)."""
     ll = -0.5 * LOG_2PI - log_sigma - 0.5 * ((x - mean) / log_sigma.exp()).pow(2)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
+from dlmnist.losses import bernoulli_log_likelihood, bernoulli_log_likelihood_eval, log_normal
 from dlmnist.models import VAE, ViT
 from dlmnist.nn import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder
 
@@ -26,6 +28,7 @@ def small_vae(**kw) -> VAE:
         ({"beta": -1.0}, "beta must be >= 0"),
         ({"nll_samples": 0}, "nll_samples must be a positive integer"),
         ({"kl_warmup_steps": -5}, "kl_warmup_steps"),
+        ({"nll_precision": "bf16"}, "nll_precision must be '32-true' or 'bf16-mixed'"),
     ],
 )
 def test_vae_refuses_bad_arguments(kwargs, message):
@@ -67,6 +70,55 @@ def test_importance_weighted_nll_tightens_with_k(likelihood):
     few_rows = vae.importance_weighted_nll(x, 200, rows=64)  # 2 samples per image at a time
     torch.manual_seed(1)
     assert torch.equal(few_rows, vae.importance_weighted_nll(x, 200))  # all 200 at once: the same numbers
+
+
+@pytest.mark.parametrize("d", [784, 30])  # 30: the last group of 16 pixels padded
+def test_the_evaluation_likelihood_equals_the_training_loss(d):
+    torch.manual_seed(0)
+    logits = torch.randn(3, 40, d) * 8
+    logits[0, 0, :4] = torch.tensor([60.0, -60.0, 0.0, 1e-6])  # saturated and flat pixels
+    for x in (torch.rand(3, d).round(), torch.rand(3, d)):  # binary and grey images
+        rows = x.double().unsqueeze(1).expand(3, 40, d).flatten(0, 1)
+        exact = bernoulli_log_likelihood(logits.double().flatten(0, 1), rows).view(3, 40)
+        fast = bernoulli_log_likelihood_eval(logits.clone(), x)
+        assert fast.dtype == torch.float32 and torch.allclose(fast.double(), exact, rtol=0, atol=2e-3)
+        half = bernoulli_log_likelihood_eval(logits.bfloat16(), x)  # bf16 logits are summed in float32
+        assert torch.allclose(half.double(), exact, rtol=0, atol=0.05 * d)
+
+
+def test_the_nll_estimate_is_its_definition():
+    """The fast estimate against the formula written out with the training loss, on the same samples of z."""
+    torch.manual_seed(0)
+    vae = small_vae().eval()
+    x = vae.targets(torch.rand(16, 1, 28, 28), "test")
+    torch.manual_seed(1)
+    fast = vae.importance_weighted_nll(x, 64, rows=16 * 16)  # four chunks of 16 samples
+    torch.manual_seed(1)
+    with torch.no_grad():
+        mean, logvar = vae.encode(x)
+        z = mean + (0.5 * logvar).exp() * torch.randn(64, *mean.shape)  # (k, B, L)
+        log_px = bernoulli_log_likelihood(vae.decoder(z.flatten(0, 1)), x.repeat(64, 1, 1, 1)).view(64, 16)
+        log_w = log_px + log_normal(z) - log_normal(z, mean, logvar)
+        exact = math.log(64) - torch.logsumexp(log_w, dim=0)
+    assert torch.allclose(fast, exact, rtol=0, atol=1e-3)
+
+
+def test_the_nll_in_bf16_agrees_and_falls_back_to_float32(monkeypatch):
+    torch.manual_seed(0)
+    vae = small_vae(nll_precision="bf16-mixed").eval()
+    with torch.no_grad():
+        vae.decoder.net[-1].weight.mul_(10.0)  # logits as large as a trained decoder's
+    x = vae.targets(torch.rand(16, 1, 28, 28), "test")
+    nll = {}
+    for native in ("1", "0"):  # a CPU with native bf16, and one without (float32)
+        monkeypatch.setenv("DLMNIST_CPU_BF16", native)
+        torch.manual_seed(1)
+        nll[native] = vae.importance_weighted_nll(x, 64)
+    vae.hparams.nll_precision = "32-true"
+    torch.manual_seed(1)
+    float32 = vae.importance_weighted_nll(x, 64)
+    assert torch.equal(nll["0"], float32)
+    assert not torch.equal(nll["1"], float32) and (nll["1"] - float32).mean().abs() < 0.05
 
 
 def test_conv_vae_from_the_shared_building_blocks():

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
 import torch
 import torch.nn as nn
+from lightning.pytorch.utilities import rank_zero_info
 
-from dlmnist.losses import bernoulli_log_likelihood, gaussian_kl_standard_normal, gaussian_log_likelihood, log_normal
+from dlmnist.compat import cpu_native_bf16
+from dlmnist.losses import (
+    bernoulli_log_likelihood,
+    bernoulli_log_likelihood_eval,
+    gaussian_kl_standard_normal,
+    gaussian_log_likelihood,
+    log_normal,
+)
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
 from dlmnist.models.vae_figures import log_vae_figures
 from dlmnist.utils.checks import NonNegativeFloat, NonNegativeInt, PositiveInt, check
 
 Likelihood = Literal["bernoulli", "gaussian"]
+NLLPrecision = Literal["32-true", "bf16-mixed"]
+
+
+@functools.cache
+def _say_float32_nll() -> None:
+    rank_zero_info("nll_precision bf16-mixed: this CPU has no native bf16, so the NLL is computed in float32")
 
 
 class VAE(Model):
@@ -36,6 +51,9 @@ class VAE(Model):
         beta: weight of the KL term (1: the ELBO; 0: a plain autoencoder with a noisy code).
         kl_warmup_steps: optimizer steps over which the KL weight grows linearly from 0 to ``beta`` (0: none).
         nll_samples: importance samples k of the test-time NLL estimate ``test/nll_iw`` (nats).
+        nll_precision: ``bf16-mixed`` runs the decoder of that estimate under bfloat16 autocast (the
+            likelihood sums stay float32): about twice as fast on a CPU with native bf16 (AVX-512 BF16 or AMX), or
+            a GPU; a CPU without it computes in float32 and says so. ``32-true``: float32 throughout.
         eval_seed: seed of the validation/test binarisation and of the pictures.
         optim: optimizer and schedule (:class:`~dlmnist.models.optim.Optim`; here Adam with a cosine schedule).
     """
@@ -53,6 +71,7 @@ class VAE(Model):
         beta: NonNegativeFloat = 1.0,
         kl_warmup_steps: NonNegativeInt = 0,
         nll_samples: PositiveInt = 100,
+        nll_precision: NLLPrecision = "32-true",
         eval_seed: int = 0,
         optim: Optim = Optim(lr=1e-3, name="adam", schedule="cosine"),
     ) -> None:
@@ -62,6 +81,8 @@ class VAE(Model):
         check(NonNegativeInt, kl_warmup_steps=kl_warmup_steps)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        if nll_precision not in ("32-true", "bf16-mixed"):
+            raise ValueError(f"nll_precision must be '32-true' or 'bf16-mixed', got {nll_precision!r}")
         if not hasattr(encoder, "latent_dim"):
             raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute (its feature size)")
         if getattr(decoder, "latent_dim", latent_dim) != latent_dim:
@@ -147,22 +168,61 @@ class VAE(Model):
         return self.encode(batch[0])[0]  # posterior means (B, latent_dim)
 
     @torch.no_grad()
-    def importance_weighted_nll(self, x: torch.Tensor, k: int, rows: int = 20_000) -> torch.Tensor:
-        """-log p(x) (B,) in nats estimated with k importance samples from q(z|x):
+    def importance_weighted_nll(self, x: torch.Tensor, k: int, rows: int = 4_000) -> torch.Tensor:
+        """-log p(x) (B,) in nats estimated with k importance samples from q(z|x) (Burda et al., 2016):
 
         log p(x) ~ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); a lower bound that tightens as k grows
         (k = 1 gives the ELBO). The samples go through the decoder about ``rows`` (sample, image) pairs at a time:
-        the same numbers whatever ``rows`` is (one stream of z), and 20,000 rows ran k = 5000 on 20 images 3.6x
-        faster than 400 (7.0 s against 25.1 s on the 2-core AMD EPYC, loaded); the log-sigmoid of the 784 logits and
-        the decoder's matrix products are then most of the time.
+        the same numbers whatever ``rows`` is (one stream of z); the decoder's matrix products and the 784
+        log-likelihood terms per sample are the work (see :meth:`log_weights`).
         """
         mean, logvar = self.encode(x)  # (B, L)
         std = (0.5 * logvar).exp()
         log_w = []
         chunk = max(1, rows // max(len(x), 1))
+        bf16 = self.nll_in_bf16(x.device)
+        work = torch.empty(chunk * len(x) * x[0].numel(), device=x.device)  # float32 logits, reused by every chunk
         for c in [min(chunk, k - i) for i in range(0, k, chunk)]:
             z = mean + std * torch.randn(c, *mean.shape, device=mean.device, dtype=mean.dtype)  # (c, B, L)
-            out = self.decoder(z.flatten(0, 1))  # (c * B, 1, 28, 28)
-            log_px = self.log_likelihood(out, x.expand(c, *x.shape).flatten(0, 1)).view(c, -1)  # (c, B)
-            log_w.append(log_px + log_normal(z) - log_normal(z, mean, logvar))  # (c, B)
+            log_w.append(self.log_weights(x, z, mean, logvar, bf16, work))  # (c, B)
         return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))  # (B,)
+
+    def nll_in_bf16(self, device: torch.device) -> bool:
+        """Whether the NLL's decoder runs in bfloat16: ``nll_precision: bf16-mixed`` on a GPU or a native-bf16 CPU."""
+        if self.hparams.nll_precision != "bf16-mixed":
+            return False
+        if device.type != "cpu" or cpu_native_bf16():
+            return True
+        _say_float32_nll()
+        return False
+
+    @torch.no_grad()
+    def log_weights(
+        self,
+        x: torch.Tensor,
+        z: torch.Tensor,
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+        bf16: bool = False,
+        work: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """log p(x|z) + log p(z) - log q(z|x) (c, B) of samples z (c, B, L) of q = N(mean, e^logvar), images x (B, ...).
+
+        A Bernoulli likelihood uses :func:`~dlmnist.losses.bernoulli_log_likelihood_eval` (the same value as the
+        training loss's, several times faster without autograd). ``bf16``: the decoder alone under bfloat16
+        autocast; everything after it in float32 (autocast off: a bf16 sum over 784 pixels is off by nats).
+        """
+        c, b = z.shape[:2]
+        device = x.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            if self.log_sigma is None:  # image-major rows: one matrix-vector product per image in the likelihood
+                out = self.decoder(z.transpose(0, 1).reshape(b * c, -1))  # (B * c, 1, 28, 28)
+            else:
+                out = self.decoder(z.flatten(0, 1))  # (c * B, 1, 28, 28)
+        with torch.autocast(device, enabled=False):
+            if self.log_sigma is None:
+                work = None if work is None else work[: out.numel()]
+                log_px = bernoulli_log_likelihood_eval(out.view(b, c, -1), x.reshape(b, -1), work=work).T  # (c, B)
+            else:
+                log_px = self.log_likelihood(out.float(), x.expand(c, *x.shape).flatten(0, 1)).view(c, b)
+            return log_px + log_normal(z) - log_normal(z, mean, logvar)
