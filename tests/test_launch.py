@@ -237,6 +237,22 @@ def test_a_stopped_local_suite_leaves_no_process_and_no_false_finish_and_resumes
     assert sorted(done_runs(runs)) == ["first", "second"]
 
 
+@pytest.mark.slow
+def test_a_job_stops_on_an_interrupt_even_when_started_with_interrupts_ignored():
+    """A suite started with nohup (SIGINT ignored in every process below it): its jobs still stop on SIGINT,
+    submitit's way of cancelling a local job."""
+    job = "import os, signal, time; from dlmnist.suite.jobs import interruptible\n"
+    job += "interruptible(); os.kill(os.getpid(), signal.SIGINT); time.sleep(120)"
+    done = subprocess.run(
+        [sys.executable, "-c", job],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr, done.stderr
+
+
 FAKE_SBATCH = """#!/bin/bash
 # a stand-in for SLURM's sbatch: records its arguments and the job script, answers as sbatch does, and
 # fails the job at once: an error log line and submitit's result file saying "error", as a failed job leaves

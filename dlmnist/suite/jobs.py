@@ -40,6 +40,7 @@ class RunJob:
         import torch
 
         env = submitit.JobEnvironment()
+        interruptible()
         if self.threads:
             torch.set_num_threads(self.threads)
         if self.suite_pid:
@@ -87,6 +88,14 @@ def _link_logs(run: Path, env) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(os.path.relpath(Path(target).resolve(), run.resolve()))
+
+
+def interruptible() -> None:
+    """Let SIGINT stop this process even when it came in ignored: a suite started with ``nohup`` or as a
+    background job of a script has SIGINT ignored, and an ignored signal stays ignored in every process below
+    it. submitit cancels a local job with SIGINT, and :func:`_stop_when_gone` stops an orphaned one with it:
+    ignored, the job trained on until the suite killed its controller, then ran on as an orphan."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _stop_when_gone(pid: int, every_s: float = 1.0) -> None:

@@ -56,6 +56,7 @@ def _wait_gone(jobs: list, kind: str, within_s: float = 60.0) -> None:
         time.sleep(0.2)
     for j in jobs:
         if not j.done():
+            print(f"[suite] job {j.job_id} did not stop within {within_s:.0f} s: killed", flush=True)
             os.kill(int(j.job_id), signal.SIGKILL)  # a local job's id is its controller's pid
 
 
