@@ -25,8 +25,8 @@ data-fashion:  ## Fashion-MNIST into data/fashion_mnist (torchvision, else Debia
 	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(BIN)/python -m dlmnist.data --data_dir $(DATA) --dataset fashion_mnist
 
-test: lint  ## lint, then every test (both lanes), TEST_WORKERS processes
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+test: lint  ## lint, then every test (both lanes), TEST_WORKERS processes; the 15 slowest listed at the end
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
 
 test-fast:  ## the unit lane: no training, no extra processes
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow"
