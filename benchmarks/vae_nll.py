@@ -45,7 +45,7 @@ def load_vae(checkpoint: str | None):
     return model_from_config(str(ROOT / "configs" / "vae.yaml")).eval()
 
 
-def vae_nll(images: int = 100, repeats: int = 2, checkpoint: str | None = None) -> dict:
+def vae_nll(images: int = 100, repeats: int = 2, checkpoint: str | None = None, k: int = K) -> dict:
     from dlmnist.data import MNISTDataModule
 
     vae = load_vae(checkpoint)
@@ -56,11 +56,11 @@ def vae_nll(images: int = 100, repeats: int = 2, checkpoint: str | None = None) 
     def package(precision: str):
         def run() -> torch.Tensor:
             vae.hparams.nll_precision = precision
-            return vae.importance_weighted_nll(x, K)
+            return vae.importance_weighted_nll(x, k)
 
         return run
 
-    ways = {"plain": lambda: plain_nll(vae, x), "32-true": package("32-true"), "bf16-mixed": package("bf16-mixed")}
+    ways = {"plain": lambda: plain_nll(vae, x, k), "32-true": package("32-true"), "bf16-mixed": package("bf16-mixed")}
     times: dict = {name: [] for name in ways}
     nll: dict = {}
     vae.importance_weighted_nll(x[:4], 100)  # warm-up
@@ -76,7 +76,7 @@ def vae_nll(images: int = 100, repeats: int = 2, checkpoint: str | None = None) 
         "vae_nll_ratio_float32": round(per_10k["plain"] / per_10k["32-true"], 2),
         "vae_nll_ratio_bf16": round(per_10k["plain"] / per_10k["bf16-mixed"], 2),
         "vae_nll_nats": {name: round(v, 4) for name, v in nll.items()},
-        "vae_nll_setup": {"images": len(x), "k": K, "threads": torch.get_num_threads(), "checkpoint": checkpoint},
+        "vae_nll_setup": {"images": len(x), "k": k, "threads": torch.get_num_threads(), "checkpoint": checkpoint},
     }
 
 
@@ -85,8 +85,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100, help="test images timed (projected to 10,000)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved timings per way (best kept)")
     parser.add_argument("--checkpoint", help="a VAE checkpoint (default: configs/vae.yaml's model, untrained)")
+    parser.add_argument("--k", type=int, default=K, help="importance samples per image")
     args = parser.parse_args()
-    result = vae_nll(args.images, args.repeats, args.checkpoint)
+    result = vae_nll(args.images, args.repeats, args.checkpoint, args.k)
     for name, minutes in result["vae_nll_minutes_per_10k"].items():
         nats = result["vae_nll_nats"][name]
         print(f"{name:11s} {minutes:6.2f} min per 10,000 images   NLL {nats:.4f} nats on {args.images} images")

@@ -64,6 +64,7 @@ QUICK_MODULE_ARGS = {  # python -m modules that train: a tiny budget
     "dlmnist.reference.train_lenet5": ["--train", "64", "--test", "64", "--epochs", "1"],
     "benchmarks.recipes": ["--stop", "0.01", "--checks", "1"],
     "benchmarks.tbptt_step": ["--steps", "1", "--repeats", "1"],
+    "benchmarks.vae_nll": ["--images", "2", "--k", "20"],
 }
 
 
