@@ -117,6 +117,20 @@ def test_bad_optim_values_are_named(kwargs, message):
         Optim(**kwargs)
 
 
+def test_a_literal_argument_is_checked_by_the_one_helper():
+    from typing import get_args
+
+    from dlmnist.data.datamodule import Dataset
+    from dlmnist.data.sources import DATASETS
+    from dlmnist.models.autoencoder import LossName
+    from dlmnist.utils.checks import check
+
+    check(LossName, loss="mse")
+    with pytest.raises(ValueError, match=r"^loss must be one of l1, mse, bce, got 'huber'$"):
+        check(LossName, loss="huber")
+    assert set(get_args(Dataset)) == set(DATASETS)  # the data module's choices are the data sets it knows
+
+
 def test_optim_from_a_checkpoint_dict_keeps_the_model_default_for_missing_fields():
     assert Optim.of({"lr": 0.1}) == Optim(lr=0.1) and Optim.of(None) == Optim() and Optim.of(Optim(lr=2.0)).lr == 2.0
 

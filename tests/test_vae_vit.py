@@ -28,7 +28,7 @@ def small_vae(**kw) -> VAE:
         ({"beta": -1.0}, "beta must be >= 0"),
         ({"nll_samples": 0}, "nll_samples must be a positive integer"),
         ({"kl_warmup_steps": -5}, "kl_warmup_steps"),
-        ({"nll_precision": "bf16"}, "nll_precision must be '32-true' or 'bf16-mixed'"),
+        ({"nll_precision": "bf16"}, "nll_precision must be one of 32-true, bf16-mixed, got 'bf16'"),
     ],
 )
 def test_vae_refuses_bad_arguments(kwargs, message):

@@ -15,6 +15,8 @@ from dlmnist.data.loader import TensorBatches
 from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files
 from dlmnist.utils.checks import OpenUnitInterval, PositiveInt, check
 
+Dataset = Literal["mnist", "fashion_mnist"]  # the keys of dlmnist.data.sources.DATASETS
+
 NUM_TRAIN_FILES = 60000
 
 
@@ -54,7 +56,7 @@ class MNISTDataModule(L.LightningDataModule):
     def __init__(
         self,
         data_dir: Optional[str] = None,
-        dataset: Literal["mnist", "fashion_mnist"] = "mnist",
+        dataset: Dataset = "mnist",
         batch_size: PositiveInt = 256,
         eval_batch_size: PositiveInt = 1000,
         val_fraction: OpenUnitInterval = 0.2,
@@ -70,8 +72,7 @@ class MNISTDataModule(L.LightningDataModule):
         full_batch: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+        check(Dataset, dataset=dataset)
         check(OpenUnitInterval, val_fraction=val_fraction)
         check(PositiveInt, batch_size=batch_size, eval_batch_size=eval_batch_size, train_subset=train_subset,
               val_subset=val_subset)

@@ -76,8 +76,7 @@ class AutoEncoder(PretrainedEncoder, Model):
         contractive_projections: PositiveInt = 1,
     ) -> None:
         super().__init__(optim=optim)
-        if loss not in ("l1", "mse", "bce"):
-            raise ValueError(f"loss must be one of l1, mse, bce, got {loss!r}")
+        check(LossName, loss=loss)
         check(NonNegativeFloat, noise_factor=noise_factor, sparsity_weight=sparsity_weight,
               contractive_weight=contractive_weight)
         check(PositiveInt, contractive_projections=contractive_projections)

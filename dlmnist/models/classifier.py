@@ -66,8 +66,7 @@ class Classifier(PretrainedEncoder, Model):
     ) -> None:
         super().__init__(optim=optim)
         check(PositiveInt, num_classes=num_classes)
-        if loss not in ("cross_entropy", "mse"):
-            raise ValueError(f"loss must be cross_entropy or mse, got {loss!r}")
+        check(ClassifierLoss, loss=loss)
         self.loss_name = loss
         check(Fraction, head_dropout=head_dropout)
         if not hasattr(encoder, "latent_dim"):

@@ -76,8 +76,7 @@ class GAN(Model):
         super().__init__(optim=optim)
         if self.optim.schedule != "constant":
             raise ValueError(f"GAN trains with optim.schedule=constant only, got {self.optim.schedule!r}")
-        if prior not in ("normal", "uniform"):
-            raise ValueError(f"prior must be normal or uniform, got {prior!r}")
+        check(Prior, prior=prior)
         check(Fraction, adam_beta1=adam_beta1)
         check(PositiveInt, z_dim=z_dim)
         check(NonNegativeInt, d_pretrain_steps=d_pretrain_steps)

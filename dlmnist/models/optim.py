@@ -42,10 +42,8 @@ class Optim:
         check(PositiveFloat, **{"optim.lr": self.lr})
         check(NonNegativeFloat, **{"optim.weight_decay": self.weight_decay})
         check(OpenUnitInterval, **{"optim.warmup": self.warmup})
-        if self.name not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"optim.name must be one of adam, adamw, sgd, got {self.name!r}")
-        if self.schedule not in ("onecycle", "cosine", "constant"):
-            raise ValueError(f"optim.schedule must be one of onecycle, cosine, constant, got {self.schedule!r}")
+        check(OptimizerName, **{"optim.name": self.name})
+        check(ScheduleName, **{"optim.schedule": self.schedule})
         # plain floats: the CLI hands jsonargparse's restricted types (PositiveFloat, ...), and the optimizer and
         # its schedule keep these numbers in their state, which a checkpoint loaded with weights_only must not hold
         for name in ("lr", "weight_decay", "warmup"):

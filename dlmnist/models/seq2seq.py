@@ -56,8 +56,7 @@ class DigitSeq2Seq(Model):
         super().__init__(optim=optim)
         check(PositiveInt, length=length, hidden_size=hidden_size, embed_dim=embed_dim, heads=heads, depth=depth)
         check(NonNegativeInt, attention_sequences=attention_sequences)
-        if order not in ("reversed", "sorted", "same"):
-            raise ValueError(f"order must be reversed, sorted or same, got {order!r}")
+        check(Order, order=order)
         self.save_hparams()
         self.net = DigitSeq2SeqNet(attention, hidden_size, embed_dim, channels, heads, depth)
         self._figure_batch = None

@@ -80,10 +80,8 @@ class VAE(Model):
         check(PositiveInt, latent_dim=latent_dim, nll_samples=nll_samples)
         check(NonNegativeFloat, beta=beta)
         check(NonNegativeInt, kl_warmup_steps=kl_warmup_steps)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
-        if nll_precision not in ("32-true", "bf16-mixed"):
-            raise ValueError(f"nll_precision must be '32-true' or 'bf16-mixed', got {nll_precision!r}")
+        check(Likelihood, likelihood=likelihood)
+        check(NLLPrecision, nll_precision=nll_precision)
         if not hasattr(encoder, "latent_dim"):
             raise ValueError(f"encoder {type(encoder).__name__} has no latent_dim attribute (its feature size)")
         if getattr(decoder, "latent_dim", latent_dim) != latent_dim:

@@ -24,8 +24,7 @@ T = TypeVar("T")
 
 
 def make_activation(name: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    check(Activation, activation=name)
     return _ACTIVATIONS[name]()
 
 
@@ -65,8 +64,7 @@ class MLP(nn.Sequential):
         check(Fraction, dropout=dropout)
         check(PositiveFloat, init_scale=init_scale)
         check(PositiveInt, hidden=hidden)
-        if dropout_position not in ("after", "before"):
-            raise ValueError(f"dropout_position must be 'after' or 'before', got {dropout_position!r}")
+        check(DropoutPosition, dropout_position=dropout_position)
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:

@@ -47,8 +47,7 @@ class RowRNN(RemembersInit, nn.Module):
         input_size: PositiveInt = 28,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        check(Cell, cell=cell)
         check(PositiveInt, hidden_size=hidden_size, layers=layers, tbptt_steps=tbptt_steps, input_size=input_size)
         check(Fraction, dropout=dropout)
         self.cell, self.tbptt_steps, self.latent_dim = cell, tbptt_steps, hidden_size

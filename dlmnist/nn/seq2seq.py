@@ -19,6 +19,7 @@ import torch.nn as nn
 from dlmnist.data.sequences import split_digits
 from dlmnist.nn.conv_encoder import ConvEncoder
 from dlmnist.nn.transformer import TransformerBlock
+from dlmnist.utils.checks import check
 
 Attention = Literal["none", "additive", "self"]
 
@@ -138,8 +139,7 @@ class DigitSeq2SeqNet(nn.Module):
     def __init__(self, attention: Attention, hidden_size: int, embed_dim: int, channels: list[int], heads: int,
                  depth: int, num_classes: int = 10) -> None:
         super().__init__()
-        if attention not in ("none", "additive", "self"):
-            raise ValueError(f"attention must be none, additive or self, got {attention!r}")
+        check(Attention, attention=attention)
         if attention == "self" and hidden_size % heads:
             raise ValueError(f"hidden_size {hidden_size} must be a multiple of heads {heads}")
         self.encoder = DigitSequenceEncoder(hidden_size, channels)

@@ -98,8 +98,7 @@ class VisionTransformer(RemembersInit, nn.Module):
         check(PositiveInt, dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim)
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
-        if pool not in ("cls", "mean"):
-            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        check(Pool, pool=pool)
         check(Fraction, dropout=dropout)
         self.stem = ConvStem(stem, in_channels)
         self.patches = PatchEmbedding(patch_size, dim, stem[-1] if stem else in_channels, image_size)
