@@ -67,6 +67,7 @@ def test_anomaly_run_fit_test_predict_on_fake_data(fake_data, tmp_path):
     }
     assert metrics["test/loss"] == pytest.approx(metrics["test/l1"]) and 0 <= metrics["test/auroc"] <= 1
     assert (run / "figures" / "test__reconstructions.png").is_file()
+    assert (run / "figures" / "test__random_codes.png").is_file()  # random codes through the decoder
     run_cli("predict", *common, "--ckpt_path=best")
     out = torch.load(run / "reconstructions.pt")
     assert out["reconstruction"].shape == out["input"].shape == (100, 1, 28, 28)

@@ -166,11 +166,13 @@ def test_vae_2d_cli_fit_test_figures_and_reload(mnist_dir, tmp_path):
     run_cli("test", *common, "--trainer.limit_test_batches=2", "--ckpt_path=best")
     run = tmp_path / "vae_2d" / "version_0"
     metrics = json.loads((run / "test_metrics.json").read_text())
-    assert {"test/elbo", "test/kl", "test/recon", "test/nll_iw"} <= set(metrics)
+    assert {"test/elbo", "test/kl", "test/recon", "test/nll_iw", "test/l1"} <= set(metrics)
+    assert 0 < metrics["test/l1"] < 0.5  # the posterior mean's picture against the grey image, as an AE's
     assert 0 < metrics["test/nll_iw"] < 784 * 0.7  # below a coin flip per pixel (ln 2 each)
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/recon_epoch", "train/kl_epoch", "train/elbo_epoch", "val/elbo"} <= set(header)
-    for name in ("prior_samples", "reconstructions", "interpolation", "manifold", "latent_scatter"):
+    pictures = ("prior_samples", "posterior_samples", "reconstructions", "interpolation", "manifold", "latent_scatter")
+    for name in pictures:
         assert (run / "figures" / f"test__{name}.png").is_file(), name
     model = VAE.load_from_checkpoint(run / "checkpoints" / "best.ckpt")
     assert model.hparams.latent_dim == 2 and model.encoder.latent_dim == 400

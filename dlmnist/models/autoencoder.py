@@ -17,8 +17,9 @@ from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
 from dlmnist.models.pretrained import PretrainedEncoder
 from dlmnist.utils.checks import NonNegativeFloat, PositiveInt, check
-from dlmnist.utils.figures import figure_png, panels_figure
+from dlmnist.utils.figures import figure_png, log_figure, panels_figure
 from dlmnist.utils.files import atomic_write_bytes
+from dlmnist.utils.latent_figures import image_grid_figure
 
 LossName = Literal["l1", "mse", "bce"]
 
@@ -87,6 +88,7 @@ class AutoEncoder(PretrainedEncoder, Model):
         self.encoder, self.decoder = encoder, decoder
         self.auroc = BinaryAUROC()
         self.init_encoder(encoder_checkpoint, freeze_encoder)
+        self._test_codes: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))  # (B, 1, 28, 28) -> (B, latent_dim) -> (B, 1, 28, 28)
@@ -123,6 +125,8 @@ class AutoEncoder(PretrainedEncoder, Model):
         self.log_stage(stage, "loss", loss, prog_bar=True, batch_size=len(x))
         self.log_stage(stage, "recon", per_image.mean(), batch_size=len(x))
         if stage == "test":
+            if batch_idx == 0:
+                self._test_codes = code.detach()
             self.log_stage(stage, "l1", F.l1_loss(recon, x), batch_size=len(x))
             self.log_stage(stage, "mse", F.mse_loss(recon, x), batch_size=len(x))
             held_out = self._held_out_classes()
@@ -131,6 +135,21 @@ class AutoEncoder(PretrainedEncoder, Model):
                 self.auroc.update(per_image, is_anomaly)
                 self.log("test/auroc", self.auroc, on_epoch=True, batch_size=len(x))  # torchmetrics syncs it
         return loss
+
+    @torch.no_grad()
+    def on_test_epoch_end(self) -> None:
+        """``test/random_codes``: codes drawn from a Gaussian with the per-unit mean and spread of the first test
+        batch's codes, decoded; beside a VAE's ``test/prior_samples`` it shows what an AE's decoder makes of codes
+        that no image gave."""
+        codes, self._test_codes = self._test_codes, None
+        if codes is None or len(codes) < 2 or not self.trainer.is_global_zero:
+            return
+        flat = codes.flatten(1)
+        g = torch.Generator().manual_seed(0)
+        z = flat.mean(0) + flat.std(0) * torch.randn(64, flat.shape[1], generator=g).to(flat.device)
+        images = self.decoder(z.view(64, *codes.shape[1:])).clamp(0.0, 1.0).cpu()
+        title = "decoded random codes, per unit N(mean, std) of the test codes"
+        log_figure(self.trainer, "test/random_codes", image_grid_figure(images, 8, title))
 
     def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y = batch

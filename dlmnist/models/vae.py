@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 
 from dlmnist.compat import cpu_native_bf16
@@ -136,8 +137,9 @@ class VAE(Model):
 
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        grey = x.clamp(0.0, 1.0)
         if stage == "test" and batch_idx == 0:
-            self._test_images = (x[:64].clamp(0, 1), y[:64])
+            self._test_images = (grey[:64], y[:64])
         x = self.targets(x, stage, batch_idx)  # (B, 1, 28, 28)
         mean, logvar = self.encode(x)  # (B, L)
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # reparameterised sample (B, L)
@@ -148,7 +150,8 @@ class VAE(Model):
         values = {"loss": loss, "recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}
         for name, v in values.items():
             self.log_stage(stage, name, v, prog_bar=name in ("loss", "elbo"), batch_size=len(x))
-        if stage == "test":
+        if stage == "test":  # test/l1: the posterior mean's picture against the grey test image, as an AE's
+            self.log_stage(stage, "l1", F.l1_loss(self.decode(mean), grey), batch_size=len(x))
             nll = self.importance_weighted_nll(x, self.hparams.nll_samples)
             self.log_stage(stage, "nll_iw", nll.mean(), batch_size=len(x))
             if self.hparams.latent_dim == 2:

@@ -1,4 +1,5 @@
-"""The VAE's test-time pictures: prior samples, reconstructions, interpolations, and for 2-d codes the manifold."""
+"""The VAE's test-time pictures: prior samples, reconstructions, samples of q(z|x), interpolations, and for 2-d
+codes the manifold."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def log_vae_figures(
         "test/reconstructions",
         image_grid_figure(torch.cat([x, rec]).cpu(), 2, "test images (top) and reconstructions", ["input", "recon"]),
     )
+
+    x = images[:6]  # q(z|x) of one image is a distribution: the input, then 7 of its samples decoded
+    mean, logvar = vae.encode(x)
+    z = mean.unsqueeze(1) + (0.5 * logvar).exp().unsqueeze(1) * torch.randn(6, 7, latent, generator=g).to(dev)
+    grid = torch.cat([x.unsqueeze(1), vae.decode(z.flatten(0, 1)).view(6, 7, *x.shape[1:])], dim=1)  # (6, 8, ...)
+    fig = image_grid_figure(grid.flatten(0, 1).cpu(), 6, "test image, then 7 decoded samples z ~ q(z|x)")
+    log_figure(trainer, "test/posterior_samples", fig)
 
     pairs = _different_digit_pairs(labels, 4)
     mean = vae.encode(images)[0]  # (N, L)
