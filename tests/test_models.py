@@ -79,3 +79,33 @@ def test_an_optim_given_in_python_is_saved_as_a_dict_and_read_back():
     assert model.hparams["optim"] == model.hparams_initial["optim"] == {**vars(Optim()), "lr": 0.01, "name": "sgd"}
     again = Classifier(encoder=encoder, optim=model.hparams["optim"])  # what load_from_checkpoint passes
     assert again.optim == Optim(lr=0.01, name="sgd")
+
+
+def test_the_test_curve_is_the_test_set_after_every_epoch(fake_data, tmp_path):
+    """TestCurve (configs/cnn_ae_encoder.yaml): one test accuracy per epoch, the last that of the last weights."""
+    import csv
+
+    import lightning as L
+
+    from dlmnist.callbacks import TestCurve
+    from dlmnist.data import MNISTDataModule
+    from dlmnist.models import AutoEncoder, Classifier
+    from dlmnist.nn import DenseDecoder, DenseEncoder
+
+    from .conftest import CONFIGS, run_cli
+
+    data = [f"--data.data_dir={fake_data}", "--data.dataset=fashion_mnist", "--data.batch_size=32"]
+    common = ["-c", str(CONFIGS / "cnn_ae_encoder.yaml"), *data, f"--runs_dir={tmp_path}"]
+    run_cli("fit", *common, "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false")
+    run = tmp_path / "cnn_ae_encoder" / "version_0"
+    with open(run / "metrics.csv") as f:
+        test = [float(r["test/acc_epoch"]) for r in csv.DictReader(f) if r["test/acc_epoch"]]
+    model = Classifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
+    dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", normalize=False)
+    dm.setup("test")
+    with torch.no_grad():
+        hits = sum((model(x).argmax(-1) == y).sum().item() for x, y in dm.test_dataloader())
+    assert len(test) == 2 and test[-1] == pytest.approx(hits / len(dm.test_y), abs=1e-6)
+    ae = AutoEncoder(DenseEncoder(latent_dim=4), DenseDecoder(latent_dim=4))
+    with pytest.raises(ValueError, match="TestCurve draws a classifier's test curve; AutoEncoder is none"):
+        TestCurve().setup(L.Trainer(logger=False), ae, "fit")
