@@ -241,3 +241,40 @@ def test_exclude_classes_leaves_digits_out_of_train_and_val_only(fake_data):
     for bad in ([10], list(range(10))):
         with pytest.raises(ValueError, match="exclude_classes"):
             MNISTDataModule(exclude_classes=bad)
+
+
+def test_a_second_setup_of_the_same_split_reads_no_file_and_a_changed_file_is_read_again(fake_data, monkeypatch):
+    import dlmnist.data.datamodule as datamodule
+
+    reads = []
+
+    def read_idx(path):
+        reads.append(path.name)
+        return real_read_idx(path)
+
+    real_read_idx = datamodule.read_idx
+    monkeypatch.setattr(datamodule, "read_idx", read_idx)
+
+    def setup(**kwargs) -> MNISTDataModule:
+        dm = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", **kwargs)
+        dm.setup("fit")
+        return dm
+
+    first = setup(seed=1)
+    assert len(reads) == 4
+    again = setup(seed=1)  # the same split: the same tensors, no file read
+    assert len(reads) == 4 and again.train_x is first.train_x and again.test_y is first.test_y
+    other = setup(seed=2)  # another split: read again, and different
+    assert len(reads) == 8 and not torch.equal(other.train_y, first.train_y)
+    assert torch.equal(other.test_x, first.test_x)
+    raw = setup(seed=1, normalize=False)
+    assert len(reads) == 12 and raw.train_x.min() >= 0 and first.train_x.min() < 0
+    path = fake_data / "fashion_mnist" / TRAIN_IMAGES  # rewritten (same size, a newer time): read again
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert torch.equal(setup(seed=1).train_x, first.train_x) and len(reads) == 16
+    assert len(datamodule._SPLITS) == datamodule.CACHED_SPLITS  # the oldest splits were let go
+    reads.clear()
+    on_device = MNISTDataModule(data_dir=str(fake_data), dataset="fashion_mnist", seed=1, data_on_device=True)
+    on_device.setup("fit")  # uint8 images kept for the device: made afresh, not shared
+    assert len(reads) == 4 and torch.equal(on_device.train_x, first.train_x)
