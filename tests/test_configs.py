@@ -35,6 +35,7 @@ def leaves(out) -> list[torch.Tensor]:
 @pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=config_id)
 def test_every_config(config, mnist_dir, tmp_path, prerequisite_runs, capsys):
     overrides = [*prerequisite_runs(config), f"--data.data_dir={mnist_dir}", f"--runs_dir={tmp_path / 'runs'}"]
+    overrides.append("--data.eval_batch_size=100")  # fast_dev_run validates one batch: 100 images tell enough
     printed = resolver.dump(config, overrides)
     (tmp_path / "printed.yaml").write_text(printed)
     assert yaml.safe_load(resolver.dump(tmp_path / "printed.yaml")) == yaml.safe_load(printed)
