@@ -197,12 +197,12 @@ def test_discriminator_pretraining_leaves_the_generator_alone_for_its_batches(pr
 
     torch.manual_seed(0)
     gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8, d_pretrain_steps=pretrain,
-              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))
     images = torch.rand(batches * 8, 1, 28, 28)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(len(images))), 8)
     snapshots = _Snapshots()
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[snapshots], limit_val_batches=0)  # fmt: skip
+                        enable_model_summary=False, callbacks=[snapshots], limit_val_batches=0)
     trainer.fit(gan, loader)
     steps = epochs * batches
     assert len(snapshots.generator) == steps + 1
@@ -230,7 +230,7 @@ def test_samples_of_the_fixed_z_are_kept_and_drawn_after_every_validation(tmp_pa
     monkeypatch.setattr(gan_module, "log_figure", log_figure)
     torch.manual_seed(0)
     gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8,
-              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))  # fmt: skip
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))
     images = torch.rand(64, 1, 28, 28)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(64)), 8)
     trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
@@ -271,3 +271,37 @@ def test_gan_refuses_a_schedule_a_bad_prior_and_negative_pretraining():
     normal = GAN(generator=g, discriminator=d, z_dim=8).sample_z(1000)
     assert normal.var().item() == pytest.approx(1.0, abs=0.06)
 
+
+
+def test_the_averaged_generator_follows_the_trained_one_and_draws_every_sample(tmp_path):
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    decay = 0.5
+    gan = GAN(generator=ConvDecoder(latent_dim=8, channels=[8, 4]), z_dim=8, ema_decay=decay,
+              discriminator=ConvEncoder(channels=[4], latent_dim=1, latent_activation=False))
+    images = torch.rand(24, 1, 28, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(24)), 8)
+    snapshots = _Snapshots()
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[snapshots], limit_val_batches=0)
+    trainer.fit(gan, loader)
+    # the average by hand: the first step's weights, then w <- decay w + (1 - decay) w_k after each later step
+    expected = snapshots.generator[1]
+    for weights in snapshots.generator[2:]:
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights)]
+    averaged = list(gan.generator_ema.module.parameters())
+    assert not any(p.requires_grad for p in averaged)  # no optimizer's, no gradient
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(averaged, expected))
+    assert _changed(list(gan.generator.parameters()), averaged)  # a different network from the trained one
+    gan.eval()
+    z = gan.fixed_z[:4]
+    with torch.no_grad():
+        assert torch.equal(gan.decode(z), gan.generator_ema.module(z))
+        assert not torch.equal(gan.decode(z), gan.generator(z))
+    trainer.save_checkpoint(tmp_path / "gan.ckpt")  # the average travels with the checkpoint
+    reloaded = GAN.load_from_checkpoint(tmp_path / "gan.ckpt").eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded.decode(z), gan.decode(z))
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got 1.0"):
+        GAN(generator=ConvDecoder(latent_dim=8), discriminator=ConvEncoder(latent_dim=1), z_dim=8, ema_decay=1.0)

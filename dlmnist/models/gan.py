@@ -7,6 +7,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from dlmnist.compat import attached_trainer
 from dlmnist.models.base import Model, Stage
@@ -43,6 +44,11 @@ class GAN(Model):
             two players' updates overshoot each other).
         z_dim: size of the code.
         prior: distribution of ``z``: ``normal`` N(0, I) or ``uniform`` on [-1, 1].
+        ema_decay: keep an exponential moving average of the generator's weights and batch-norm statistics,
+            updated after every generator step with this decay (``torch.optim.swa_utils.AveragedModel``), and draw
+            every sample from it: the figures, ``sample``/``decode`` and the test's scores (Yazici et al. 2019,
+            "The unusual effectiveness of averaging in GAN training"). Training is unchanged: the discriminator
+            plays against the raw generator. None (the default): samples come from the raw generator.
         d_pretrain_steps: pre-train the discriminator: in the first ``d_pretrain_steps`` training batches of the
             fit (counted across epochs) only the discriminator steps; the generator gets no gradient and no optimizer
             step (its fakes are still made in training mode, so batch-norm running statistics move), and ``g_loss``
@@ -71,6 +77,7 @@ class GAN(Model):
         prior: Prior = "normal",
         adam_beta1: Fraction = 0.5,
         d_pretrain_steps: NonNegativeInt = 0,
+        ema_decay: Optional[Fraction] = None,
         score_classifier: Optional[str] = None,
     ) -> None:
         super().__init__(optim=optim)
@@ -80,9 +87,15 @@ class GAN(Model):
         check(Fraction, adam_beta1=adam_beta1)
         check(PositiveInt, z_dim=z_dim)
         check(NonNegativeInt, d_pretrain_steps=d_pretrain_steps)
+        check(Fraction, ema_decay=ema_decay)
         self.save_hparams(("generator", "discriminator"))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
+        self.generator_ema = None
+        if ema_decay is not None:  # a copy of the generator, averaged; its own module so checkpoints hold it
+            multi_avg_fn = get_ema_multi_avg_fn(ema_decay)
+            self.generator_ema = AveragedModel(generator, multi_avg_fn=multi_avg_fn, use_buffers=True)
+            self.generator_ema.requires_grad_(False)  # a copy no optimizer steps (and DDP must not wait for)
         self.register_buffer("fixed_z", self.sample_z(64, generator=torch.Generator().manual_seed(0)))
         self.samples_over_training: list[tuple[int, torch.Tensor]] = []  # (epoch, (10, 1, 28, 28) uint8) per val
         self.scorer = None  # a SampleScorer while a test with score_classifier runs
@@ -100,12 +113,17 @@ class GAN(Model):
         """The discriminator's probability that each image is real (N,): what :meth:`predict_images` returns."""
         return self(x).sigmoid()
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that draws samples: the averaged one when ``ema_decay`` is set, else the trained one."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)  # (B, z_dim) -> (B, 1, 28, 28) in [0, 1]
+        return self.sampler(z)  # (B, z_dim) -> (B, 1, 28, 28) in [0, 1]
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        return self.generator(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
+        return self.sampler(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
 
     def pretraining_discriminator(self) -> bool:
         """Whether the current training batch is one of the first ``d_pretrain_steps`` of the fit."""
@@ -134,6 +152,8 @@ class GAN(Model):
             opt_g.zero_grad()
             self.manual_backward(g_loss)
             opt_g.step()
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
         n = len(x)
         self.log_stage(stage, "d_loss", d_loss, prog_bar=True, batch_size=n)
         self.log_stage(stage, "g_loss", g_loss, prog_bar=True, batch_size=n)
@@ -149,14 +169,14 @@ class GAN(Model):
 
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
-        return [("real", x), ("samples (fixed z)", self.generator(self.fixed_z[: len(x)]))]
+        return [("real", x), ("samples (fixed z)", self.sampler(self.fixed_z[: len(x)]))]
 
     @torch.no_grad()
     def on_validation_epoch_end(self) -> None:
         trainer = self.trainer
         if trainer.sanity_checking:
             return
-        images = self.generator(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
+        images = self.sampler(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
         self.samples_over_training.append((trainer.current_epoch, images))
         if trainer.is_global_zero:
             rows = [(f"epoch {epoch}", pixels.float() / 255) for epoch, pixels in self.samples_over_training]
@@ -186,7 +206,7 @@ class GAN(Model):
         if self.scorer is None:
             return
         codes = torch.Generator().manual_seed(0)  # the same samples at every test of this checkpoint
-        scores = self.scorer.scores(lambda n: self.generator(self.sample_z(n, generator=codes).to(self.device)))
+        scores = self.scorer.scores(lambda n: self.sampler(self.sample_z(n, generator=codes).to(self.device)))
         for name, value in scores.items():
             if name != "class_share":  # a list per class: gan-score's; the test logs numbers
                 self.log(f"test/{name}", float(value))
