@@ -22,7 +22,7 @@ NUM_TRAIN_FILES = 60000
 # The splits this process made last, by everything they depend on (the files' size and modification time among it):
 # a test after a fit, or the next run of a notebook, a sequential suite or a test session, takes its tensors from
 # here instead of reading and converting the files again (about 0.35 s a setup on one core). The tensors are shared,
-# so nothing may change them in place; the batches are new tensors. Two entries: about 400 MB at most.
+# so nothing may change them in place; the batches are new tensors. Two entries: about 440 MB of MNIST at most.
 _SPLITS: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
 CACHED_SPLITS = 2
 
