@@ -305,3 +305,33 @@ def test_the_averaged_generator_follows_the_trained_one_and_draws_every_sample(t
         assert torch.equal(reloaded.decode(z), gan.decode(z))
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got 1.0"):
         GAN(generator=ConvDecoder(latent_dim=8), discriminator=ConvEncoder(latent_dim=1), z_dim=8, ema_decay=1.0)
+
+
+def test_a_conditional_gan_shows_both_players_the_label_and_samples_every_class():
+    import torch.nn.functional as F
+
+    from dlmnist.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    g = ConvDecoder(latent_dim=8 + 10, channels=[8, 4])
+    d = ConvEncoder(channels=[4], latent_dim=1, latent_activation=False, in_channels=1 + 10)
+    seen: dict[str, list[torch.Tensor]] = {"g": [], "d": []}
+    g.register_forward_pre_hook(lambda _, args: seen["g"].append(args[0].detach()))
+    d.register_forward_pre_hook(lambda _, args: seen["d"].append(args[0].detach()))
+    gan = GAN(generator=g, discriminator=d, z_dim=8, num_classes=10)
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([3, 1, 4, 1, 5, 9])
+    gan.step((x, y), "val", 0)
+    one_hot = F.one_hot(y, 10).float()
+    assert len(seen["g"]) == 1 and torch.equal(seen["g"][0][:, 8:], one_hot)  # the fakes: the real batch's digits
+    assert len(seen["d"]) == 3  # real images, fakes for D's loss, fakes for G's loss: each beside its label's planes
+    for inputs in seen["d"]:
+        assert torch.equal(inputs[:, 1:], one_hot[:, :, None, None].expand(-1, -1, 28, 28))
+    assert torch.equal(seen["d"][0][:, :1], x)
+    seen["g"].clear()
+    assert gan.eval().sample(12).shape == (12, 1, 28, 28)
+    assert seen["g"][0][:, 8:].argmax(dim=1).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    with torch.no_grad():  # no label given: the logit of the digit under which the image looks most real
+        per_class = torch.stack([gan(x, torch.full((6,), c)) for c in range(10)], dim=1)
+        assert torch.equal(gan(x), per_class.amax(dim=1)) and per_class.std(dim=1).min() > 0
+    with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
+        GAN(generator=g, discriminator=d, z_dim=8, num_classes=0)

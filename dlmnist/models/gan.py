@@ -49,6 +49,12 @@ class GAN(Model):
             every sample from it: the figures, ``sample``/``decode`` and the test's scores (Yazici et al. 2019,
             "The unusual effectiveness of averaging in GAN training"). Training is unchanged: the discriminator
             plays against the raw generator. None (the default): samples come from the raw generator.
+        num_classes: a class-conditional GAN (Mirza & Osindero 2014) over this many classes: the generator reads
+            ``z`` followed by the one-hot label (its input size ``z_dim + num_classes``), the discriminator the image
+            followed by ``num_classes`` constant planes of the one-hot label (its ``in_channels`` ``1 + num_classes``).
+            In training the fakes get the labels of the real batch beside them; samples (figures, ``sample``,
+            ``decode``, the test's scores) cycle through the classes: sample ``i`` is of class ``i % num_classes``.
+            None (the default): unconditional.
         d_pretrain_steps: pre-train the discriminator: in the first ``d_pretrain_steps`` training batches of the
             fit (counted across epochs) only the discriminator steps; the generator gets no gradient and no optimizer
             step (its fakes are still made in training mode, so batch-norm running statistics move), and ``g_loss``
@@ -78,6 +84,7 @@ class GAN(Model):
         adam_beta1: Fraction = 0.5,
         d_pretrain_steps: NonNegativeInt = 0,
         ema_decay: Optional[Fraction] = None,
+        num_classes: Optional[PositiveInt] = None,
         score_classifier: Optional[str] = None,
     ) -> None:
         super().__init__(optim=optim)
@@ -88,6 +95,7 @@ class GAN(Model):
         check(PositiveInt, z_dim=z_dim)
         check(NonNegativeInt, d_pretrain_steps=d_pretrain_steps)
         check(Fraction, ema_decay=ema_decay)
+        check(PositiveInt, num_classes=num_classes)
         self.save_hparams(("generator", "discriminator"))
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
@@ -106,8 +114,32 @@ class GAN(Model):
             return torch.randn(n, self.hparams.z_dim, generator=generator, device=device)
         return torch.rand(n, self.hparams.z_dim, generator=generator, device=device) * 2 - 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(x).flatten()  # (B, 1, 28, 28) -> (B,) logit of "real"
+    def labels(self, n: int) -> Optional[torch.Tensor]:
+        """The classes of ``n`` samples of a conditional GAN, ``0, 1, ..., num_classes - 1, 0, ...``; else None."""
+        classes = self.hparams.num_classes
+        return None if classes is None else torch.arange(n, device=self.fixed_z.device) % classes
+
+    def one_hot(self, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y.long(), self.hparams.num_classes).to(like.dtype)  # (B,) -> (B, num_classes)
+
+    def generate(self, net: nn.Module, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Images of ``net`` (the generator or its average) for codes ``z``; a conditional GAN's of classes ``y``
+        (None: :meth:`labels`)."""
+        if self.hparams.num_classes is None:
+            return net(z)
+        y = self.labels(len(z)).to(z.device) if y is None else y
+        return net(torch.cat([z, self.one_hot(y, z)], dim=1))
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The discriminator's logit of "real", ``(B, 1, 28, 28)`` -> ``(B,)``; a conditional GAN's for the image
+        being a real digit of class ``y`` (None: the class under which the image looks most real)."""
+        if self.hparams.num_classes is None:
+            return self.discriminator(x).flatten()
+        if y is None:
+            classes = torch.arange(self.hparams.num_classes, device=x.device)
+            return torch.stack([self(x, c.expand(len(x))) for c in classes], dim=1).amax(dim=1)
+        planes = self.one_hot(y, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return self.discriminator(torch.cat([x, planes], dim=1)).flatten()
 
     def predicts(self, x: torch.Tensor) -> torch.Tensor:
         """The discriminator's probability that each image is real (N,): what :meth:`predict_images` returns."""
@@ -119,11 +151,11 @@ class GAN(Model):
         return self.generator if self.generator_ema is None else self.generator_ema.module
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.sampler(z)  # (B, z_dim) -> (B, 1, 28, 28) in [0, 1]
+        return self.generate(self.sampler, z)  # (B, z_dim) -> (B, 1, 28, 28) in [0, 1]
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        return self.sampler(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
+        return self.decode(self.sample_z(n))  # (n, 1, 28, 28) in [0, 1]
 
     def pretraining_discriminator(self) -> bool:
         """Whether the current training batch is one of the first ``d_pretrain_steps`` of the fit."""
@@ -131,14 +163,15 @@ class GAN(Model):
         return trainer is not None and trainer.fit_loop.epoch_loop.total_batch_idx < self.hparams.d_pretrain_steps
 
     def step(self, batch, stage: Stage, batch_idx: int) -> torch.Tensor:
-        x, _ = batch
+        x, y = batch
+        y = None if self.hparams.num_classes is None else y  # the fakes are of the real batch's classes
         if stage == "test" and self.scorer is not None:
             self.scorer.add_real(x)
         training = stage == "train" and attached_trainer(self) is not None
         generator_steps = not (training and self.pretraining_discriminator())
         with torch.set_grad_enabled(torch.is_grad_enabled() and generator_steps):
-            fake = self.generator(self.sample_z(len(x)))
-        d_real, d_fake = self(x), self(fake.detach())
+            fake = self.generate(self.generator, self.sample_z(len(x)), y)
+        d_real, d_fake = self(x, y), self(fake.detach(), y)
         bce = F.binary_cross_entropy_with_logits
         d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
         if training:
@@ -146,7 +179,7 @@ class GAN(Model):
             opt_d.zero_grad()
             self.manual_backward(d_loss)
             opt_d.step()
-        d_on_fake = self(fake)  # after D's step: the generator plays against the updated discriminator
+        d_on_fake = self(fake, y)  # after D's step: the generator plays against the updated discriminator
         g_loss = bce(d_on_fake, torch.ones_like(d_on_fake))  # non-saturating: -log D(G(z)), not log(1 - D(G(z)))
         if training and generator_steps:
             opt_g.zero_grad()
@@ -169,14 +202,14 @@ class GAN(Model):
 
     def reconstruction_panels(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Real digits beside samples of the fixed ``z`` (the same codes every epoch: the grids show progress)."""
-        return [("real", x), ("samples (fixed z)", self.sampler(self.fixed_z[: len(x)]))]
+        return [("real", x), ("samples (fixed z)", self.decode(self.fixed_z[: len(x)]))]
 
     @torch.no_grad()
     def on_validation_epoch_end(self) -> None:
         trainer = self.trainer
         if trainer.sanity_checking:
             return
-        images = self.sampler(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
+        images = self.decode(self.fixed_z[: self.SAMPLES_PER_ROW]).clamp(0, 1).mul(255).round().byte().cpu()
         self.samples_over_training.append((trainer.current_epoch, images))
         if trainer.is_global_zero:
             rows = [(f"epoch {epoch}", pixels.float() / 255) for epoch, pixels in self.samples_over_training]
@@ -206,7 +239,7 @@ class GAN(Model):
         if self.scorer is None:
             return
         codes = torch.Generator().manual_seed(0)  # the same samples at every test of this checkpoint
-        scores = self.scorer.scores(lambda n: self.sampler(self.sample_z(n, generator=codes).to(self.device)))
+        scores = self.scorer.scores(lambda n: self.decode(self.sample_z(n, generator=codes).to(self.device)))
         for name, value in scores.items():
             if name != "class_share":  # a list per class: gan-score's; the test logs numbers
                 self.log(f"test/{name}", float(value))
