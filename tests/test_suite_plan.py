@@ -19,6 +19,7 @@ def graph_and_ledger(tmp_path):
         "down": {"config": "configs/fewshot_transfer.yaml", "args": {"model.encoder_checkpoint": "{pre}/x"}},
         "other": {"config": "configs/cnn.yaml"},  # no record of its own: the record of the same config
         "new": {"config": "configs/vit.yaml"},  # nothing alike: the median of the others
+        "anomaly": {"config": "configs/ae_anomaly.yaml"},  # builds on ae_conv.yaml: that config's record
     }}))
     def rec(experiment, seed, config, fit, test):
         return {"experiment": experiment, "seed": seed, "configs": [config], "fit_seconds": fit, "test_seconds": test}
@@ -38,11 +39,12 @@ def test_the_plan_takes_each_runs_seconds_from_its_newest_record_or_a_like_one(t
     assert planned["cnn_s2"] == (100, "same experiment")
     assert planned["other"] == (100, "same config")
     assert planned["pre"] == (320, "record") and planned["down"] == (55, "record")
-    assert planned["new"] == (100, "guess")  # the median of 320, 100, 100, 55, 100
+    assert planned["anomaly"] == (320, "base config")
+    assert planned["new"] == (100, "guess")  # the median of 320, 100, 100, 55, 100, 320
     order = expected(graph.order(), records)
     assert critical_path(order) == (375, ["pre", "down"])
-    assert wall_time(order, 1) == sum(p.seconds for p in order) == 775
-    assert 375 <= wall_time(order, 2) < 775
+    assert wall_time(order, 1) == sum(p.seconds for p in order) == 1095
+    assert 375 <= wall_time(order, 2) < 1095
 
 
 def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, capsys):
@@ -50,8 +52,23 @@ def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, c
     assert suite_main(["--graph", str(graph), "--runs_dir", str(tmp_path / "runs"), "--plan", "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "cnn_s2" in out and "0:01:40  same experiment" in out and "critical path 0:06:15: pre -> down" in out
-    assert "6 runs (1 without a record" in out and "total run time" in out and "wall time at --jobs 2:" in out
+    assert "7 runs (1 without a record" in out and "total run time" in out and "wall time at --jobs 2:" in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_configs_bases_are_its_includes_followed_up_the_chain(tmp_path):
+    from dlmnist.suite.plan import bases
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text("trainer.max_epochs: 1\n")
+    (tmp_path / "b.yaml").write_text("config: a.yaml\n")
+    (tmp_path / "sub" / "c.yaml").write_text("config: [../b.yaml, other.yaml]\n")
+    (tmp_path / "sub" / "d.yaml").write_text("config: missing.yaml\n")
+    assert bases(str(tmp_path / "sub" / "c.yaml")) == [str(tmp_path / "b.yaml"), str(tmp_path / "a.yaml")]
+    assert bases(str(tmp_path / "sub" / "d.yaml")) == [str(tmp_path / "sub" / "missing.yaml")]
+    assert bases(str(tmp_path / "a.yaml")) == []
+    he_init = bases("configs/mlp_study/deep_relu_he_init.yaml")  # a packaged recipe: deep_relu.yaml, then mlp.yaml
+    assert he_init == ["configs/mlp_study/deep_relu.yaml", "configs/mlp.yaml"]
 
 
 def test_progress_counts_what_is_done_running_and_left():

@@ -2,16 +2,22 @@
 ``needs`` and the wall time at ``--jobs``; and the progress line the suite prints as runs finish.
 
 A run's expected seconds (fit + test) come from the ledger: the newest record of the same experiment and seed,
-else of the same experiment, else of an experiment with the same first config file; a run with none gets the
-median of the others (marked ``guess``). Nothing is resolved, so the plan answers in a second.
+else of the same experiment, else of an experiment with the same first config file, else of one whose first config
+file is a config that file includes (its ``config:`` key, followed up the chain: ``configs/ae_anomaly.yaml`` costs
+what ``configs/ae_conv.yaml`` does); a run with none gets the median of the others (marked ``guess``). Nothing is
+resolved (an include is read as plain YAML), so the plan answers in a second.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from dlmnist import recipes
 from dlmnist.ledger.record import read
 from dlmnist.suite.graph import Graph, Node
 
@@ -22,12 +28,30 @@ DEFAULT_GUESS_S = 60.0  # no record at all in the ledger
 class Planned:
     node: Node
     seconds: float
-    source: str  # "record", "same experiment", "same config", "guess"
+    source: str  # "record", "same experiment", "same config", "base config", "guess"
 
 
 def _seconds(r: dict) -> float | None:
     fit, test = r.get("fit_seconds"), r.get("test_seconds")
     return None if fit is None else float(fit) + float(test or 0.0)
+
+
+def bases(config: str, depth: int = 5) -> list[str]:
+    """The config files ``config`` builds on, nearest first: the first entry of its ``config:`` key, that file's, and
+    so on (at most ``depth``); a file that cannot be read ends the chain."""
+    chain = []
+    for _ in range(depth):
+        try:
+            values = yaml.safe_load(Path(recipes.path(config)).read_text())
+        except (OSError, yaml.YAMLError):
+            break
+        include = values.get("config") if isinstance(values, dict) else None
+        include = include[0] if isinstance(include, list) and include else include
+        if not isinstance(include, str):
+            break
+        config = os.path.normpath(os.path.join(os.path.dirname(config), include))
+        chain.append(config)
+    return chain
 
 
 def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
@@ -52,7 +76,8 @@ def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
                 out.append(Planned(node, table[key], source))
                 break
         else:
-            out.append(Planned(node, -1.0, "guess"))
+            base = next((name for name in (Path(c).name for c in bases(node.config[0])) if name in by_config), None)
+            out.append(Planned(node, by_config[base], "base config") if base else Planned(node, -1.0, "guess"))
     known = [p.seconds for p in out if p.source != "guess"]
     guess = statistics.median(known) if known else DEFAULT_GUESS_S
     for p in out:
