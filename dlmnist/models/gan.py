@@ -214,6 +214,8 @@ class GAN(Model):
         if trainer.is_global_zero:
             rows = [(f"epoch {epoch}", pixels.float() / 255) for epoch, pixels in self.samples_over_training]
             title = f"samples of the same {self.SAMPLES_PER_ROW} codes z, one row per validation"
+            if self.hparams.num_classes is not None:
+                title += f"\n(digit i mod {self.hparams.num_classes} in column i, from 0)"
             log_figure(trainer, "samples_over_training", labelled_rows_figure(rows, title))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
