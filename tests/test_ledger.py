@@ -150,3 +150,27 @@ def test_headline_machine_and_suites_blocks_give_verdicts_where_and_how_long():
         "AMD EPYC, 2 cores, GPU: none; 1 thread(s) a run, 2 run(s) at a time; torch 2.14.1, Lightning 2.6")
     assert machine({"experiments": ["vit"]}, recs) == "no record"
     assert "| `s1` | 2 | 2 | AMD EPYC | 2 min 03 s | 1 min 30 s |" in suites({}, recs)
+
+
+def test_a_records_commit_is_dirty_for_changed_code_not_for_the_ledger_it_appends_to(tmp_path):
+    import subprocess
+
+    from dlmnist.ledger.record import checkout
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    assert checkout(tmp_path) == ""  # not a git checkout
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "ledger.jsonl").write_text("")
+    (tmp_path / "model.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    commit = git("rev-parse", "--short=12", "HEAD").strip()
+    assert checkout(tmp_path) == f"+g{commit}"
+    (tmp_path / "results" / "ledger.jsonl").write_text('{"experiment": "cnn"}\n')  # a suite appended a record
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert checkout(tmp_path) == f"+g{commit}"
+    (tmp_path / "model.py").write_text("x = 2\n")
+    assert checkout(tmp_path) == f"+g{commit}.dirty"

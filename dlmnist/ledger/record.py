@@ -77,15 +77,20 @@ def versions() -> dict[str, str]:
 
     import dlmnist
 
-    own = version("dlmnist")
-    where = Path(dlmnist.__file__).resolve().parents[1]
-    if (where / ".git").exists():
-        git = ["git", "-C", str(where)]
-        commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout
-        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
-        if commit.strip():
-            own += f"+g{commit.strip()}" + (".dirty" if dirty.stdout.strip() else "")
+    own = version("dlmnist") + checkout(Path(dlmnist.__file__).resolve().parents[1])
     return {"dlmnist": own, "torch": torch.__version__, "lightning": lightning.__version__}
+
+
+def checkout(where: Path) -> str:
+    """``+g<commit>`` of the git checkout ``where`` (``.dirty`` added when a tracked file other than the ledger
+    differs from the commit: a suite run in the checkout appends to ``results/ledger.jsonl`` as it goes), or ""."""
+    if not (where / ".git").exists():
+        return ""
+    git = ["git", "-C", str(where)]
+    commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
+    changed = [*git, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results/ledger.jsonl"]
+    dirty = subprocess.run(changed, capture_output=True, text=True).stdout.strip()
+    return f"+g{commit}" + (".dirty" if dirty else "") if commit else ""
 
 
 @functools.cache
