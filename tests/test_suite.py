@@ -44,6 +44,16 @@ def test_every_experiment_config_is_in_the_suite():
         assert all((ROOT / c).is_file() for c in node.config), node.name
 
 
+def test_no_two_experiments_of_the_suite_train_the_same_run():
+    """Two entries with the same config files and arguments (seed included) cost a second training and split one
+    result over two names: a study that needs a recipe another entry runs names that entry instead."""
+    seen: dict[tuple, list[str]] = {}
+    for node in load_graph(SUITE).nodes.values():
+        files = tuple(str((ROOT / c).resolve()) for c in node.config)
+        seen.setdefault((files, yaml.safe_dump(node.args, sort_keys=True)), []).append(node.name)
+    assert not [names for names in seen.values() if len(names) > 1]
+
+
 def test_graph_orders_by_references_and_substitutes_run_folders(tmp_path):
     g = write_graph(
         tmp_path / "g.yaml",
