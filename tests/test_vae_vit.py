@@ -103,6 +103,24 @@ def test_the_nll_estimate_is_its_definition():
     assert torch.allclose(fast, exact, rtol=0, atol=1e-3)
 
 
+def test_the_nll_holds_for_a_posterior_narrower_than_float32_resolves():
+    """beta = 0 trains codes with a posterior std near 1e-10: mean + std * eps rounds to the mean. log q(z|x) must
+    come from eps then, not from (z - mean) / std, or each code dimension adds half a nat to the estimate. With
+    k = 1 the estimate is minus the ELBO in expectation."""
+    torch.manual_seed(0)
+    vae = small_vae(nll_precision="32-true").eval()
+    x = vae.targets(torch.rand(64, 1, 28, 28), "test")
+    mean = torch.randn(64, 4) + 2.0
+    logvar = torch.full_like(mean, -46.0)  # std 1e-10
+    vae.encode = lambda images: (mean, logvar)
+    nll_1 = torch.stack([vae.importance_weighted_nll(x, 1) for _ in range(50)]).mean()
+    with torch.no_grad():
+        recon = -bernoulli_log_likelihood(vae.decoder(mean), x)
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    assert torch.equal(mean + (0.5 * logvar).exp() * torch.randn_like(mean), mean)  # the case: z is the mean
+    assert abs(nll_1 - (recon + kl).mean()) < 0.25  # off by 4 x 0.5 = 2 nats when log q is read from z
+
+
 def test_the_nll_in_bf16_agrees_and_falls_back_to_float32(monkeypatch):
     torch.manual_seed(0)
     vae = small_vae(nll_precision="bf16-mixed").eval()

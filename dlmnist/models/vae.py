@@ -185,8 +185,11 @@ class VAE(Model):
         bf16 = self.nll_in_bf16(x.device)
         work = torch.empty(chunk * len(x) * x[0].numel(), device=x.device)  # float32 logits, reused by every chunk
         for c in [min(chunk, k - i) for i in range(0, k, chunk)]:
-            z = mean + std * torch.randn(c, *mean.shape, device=mean.device, dtype=mean.dtype)  # (c, B, L)
-            log_w.append(self.log_weights(x, z, mean, logvar, bf16, work))  # (c, B)
+            eps = torch.randn(c, *mean.shape, device=mean.device, dtype=mean.dtype)  # (c, B, L)
+            # log q(z|x) = log N(eps; 0, I) - sum log std, from eps: (z - mean) / std loses eps wherever std is
+            # below the float resolution of mean (beta = 0 trains such codes), and log q with it
+            log_q = log_normal(eps) - 0.5 * logvar.sum(-1)  # (c, B)
+            log_w.append(self.log_weights(x, mean + std * eps, log_q, bf16, work))  # (c, B)
         return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))  # (B,)
 
     def nll_in_bf16(self, device: torch.device) -> bool:
@@ -203,12 +206,11 @@ class VAE(Model):
         self,
         x: torch.Tensor,
         z: torch.Tensor,
-        mean: torch.Tensor,
-        logvar: torch.Tensor,
+        log_q: torch.Tensor,
         bf16: bool = False,
         work: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """log p(x|z) + log p(z) - log q(z|x) (c, B) of samples z (c, B, L) of q = N(mean, e^logvar), images x (B, ...).
+        """log p(x|z) + log p(z) - log q(z|x) (c, B) of samples z (c, B, L) of q(z|x), given ``log_q`` (c, B), images x.
 
         A Bernoulli likelihood uses :func:`~dlmnist.losses.bernoulli_log_likelihood_eval` (the same value as the
         training loss's, several times faster without autograd). ``bf16``: the decoder alone under bfloat16
@@ -227,4 +229,4 @@ class VAE(Model):
                 log_px = bernoulli_log_likelihood_eval(out.view(b, c, -1), x.reshape(b, -1), work=work).T  # (c, B)
             else:
                 log_px = self.log_likelihood(out.float(), x.expand(c, *x.shape).flatten(0, 1)).view(c, b)
-            return log_px + log_normal(z) - log_normal(z, mean, logvar)
+            return log_px + log_normal(z) - log_q
