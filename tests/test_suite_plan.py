@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from dlmnist.suite.graph import load_graph
@@ -39,12 +40,13 @@ def test_the_plan_takes_each_runs_seconds_from_its_newest_record_or_a_like_one(t
     assert planned["cnn_s2"] == (100, "same experiment")
     assert planned["other"] == (100, "same config")
     assert planned["pre"] == (320, "record") and planned["down"] == (55, "record")
-    assert planned["anomaly"] == (320, "base config")
-    assert planned["new"] == (100, "guess")  # the median of 320, 100, 100, 55, 100, 320
+    assert planned["anomaly"] == (pytest.approx(320 * 4 / 12), "base config")  # ae_conv.yaml's run: 4 of 12 epochs
+    assert planned["new"] == (100, "guess")  # the median of 320, 100, 100, 55, 100, 106.7
     order = expected(graph.order(), records)
     assert critical_path(order) == (375, ["pre", "down"])
-    assert wall_time(order, 1) == sum(p.seconds for p in order) == 1095
-    assert 375 <= wall_time(order, 2) < 1095
+    assert wall_time(order, 1) == sum(p.seconds for p in order)
+    assert wall_time(order, 1) == pytest.approx(320 + 3 * 100 + 55 + 100 + 320 * 4 / 12)
+    assert 375 <= wall_time(order, 2) < wall_time(order, 1)
 
 
 def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, capsys):
@@ -69,6 +71,19 @@ def test_a_configs_bases_are_its_includes_followed_up_the_chain(tmp_path):
     assert bases(str(tmp_path / "a.yaml")) == []
     he_init = bases("configs/mlp_study/deep_relu_he_init.yaml")  # a packaged recipe: deep_relu.yaml, then mlp.yaml
     assert he_init == ["configs/mlp_study/deep_relu.yaml", "configs/mlp.yaml"]
+
+
+def test_the_epochs_that_scale_an_estimate_are_the_nearest_setting(tmp_path):
+    from dlmnist.suite.plan import max_epochs
+
+    (tmp_path / "a.yaml").write_text("trainer: {max_epochs: 12}\n")
+    (tmp_path / "b.yaml").write_text("config: a.yaml\ntrainer.max_epochs: 4\n")
+    (tmp_path / "c.yaml").write_text("config: b.yaml\nmodel.init_args.lr: 0.1\n")
+    (tmp_path / "o.yaml").write_text("data.batch_size: 10\n")
+    a, b, c, o = (str(tmp_path / f"{n}.yaml") for n in "abco")
+    assert (max_epochs([a]), max_epochs([b]), max_epochs([c]), max_epochs([c, o])) == (12, 4, 4, 4)
+    assert max_epochs([c], {"trainer.max_epochs": 2}) == 2 and max_epochs([o]) is None
+    assert max_epochs(["configs/ae_anomaly.yaml"]) == 4 and max_epochs(["configs/ae_conv.yaml"]) == 12
 
 
 def test_progress_counts_what_is_done_running_and_left():

@@ -4,8 +4,9 @@
 A run's expected seconds (fit + test) come from the ledger: the newest record of the same experiment and seed,
 else of the same experiment, else of an experiment with the same first config file, else of one whose first config
 file is a config that file includes (its ``config:`` key, followed up the chain: ``configs/ae_anomaly.yaml`` costs
-what ``configs/ae_conv.yaml`` does); a run with none gets the median of the others (marked ``guess``). Nothing is
-resolved (an include is read as plain YAML), so the plan answers in a second.
+what ``configs/ae_conv.yaml`` does, scaled by the ratio of their ``trainer.max_epochs``); a run with none gets the
+median of the others (marked ``guess``). Nothing is resolved (an include is read as plain YAML), so the plan answers
+in a second.
 """
 
 from __future__ import annotations
@@ -36,16 +37,43 @@ def _seconds(r: dict) -> float | None:
     return None if fit is None else float(fit) + float(test or 0.0)
 
 
+def _values(config: str) -> dict | None:
+    try:
+        values = yaml.safe_load(Path(recipes.path(config)).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return values if isinstance(values, dict) else {}
+
+
+def _max_epochs(values: dict) -> int | None:
+    epochs = values.get("trainer.max_epochs", (values.get("trainer") or {}).get("max_epochs"))
+    return epochs if isinstance(epochs, int) and epochs > 0 else None
+
+
+def max_epochs(configs: list[str], args: dict | None = None) -> int | None:
+    """``trainer.max_epochs`` of the files ``configs`` merged in order, then ``args``: the nearest setting wins (a
+    file's own key over its includes'); ``None`` where none of them sets it."""
+    if args and _max_epochs(args):
+        return _max_epochs(args)
+    for config in reversed(configs):
+        for file in [config, *bases(config)]:
+            values = _values(file)
+            if values is None:
+                break
+            if _max_epochs(values):
+                return _max_epochs(values)
+    return None
+
+
 def bases(config: str, depth: int = 5) -> list[str]:
     """The config files ``config`` builds on, nearest first: the first entry of its ``config:`` key, that file's, and
     so on (at most ``depth``); a file that cannot be read ends the chain."""
     chain = []
     for _ in range(depth):
-        try:
-            values = yaml.safe_load(Path(recipes.path(config)).read_text())
-        except (OSError, yaml.YAMLError):
+        values = _values(config)
+        if values is None:
             break
-        include = values.get("config") if isinstance(values, dict) else None
+        include = values.get("config")
         include = include[0] if isinstance(include, list) and include else include
         if not isinstance(include, str):
             break
@@ -63,21 +91,28 @@ def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
         by_exp_seed[(r.get("experiment"), r.get("seed"))] = s
         by_exp[r.get("experiment")] = s
         if r.get("configs"):
-            by_config[Path(r["configs"][0]).name] = s
+            by_config[Path(r["configs"][0]).name] = (s, r["configs"])
     out = []
     for node in nodes:
         seed = node.args.get("seed_everything")
         for key, table, source in (
             ((node.experiment, seed), by_exp_seed, "record"),
             (node.experiment, by_exp, "record" if seed is None else "same experiment"),  # None: the config's seed
-            (Path(node.config[0]).name, by_config, "same config"),
         ):
             if key in table:
                 out.append(Planned(node, table[key], source))
                 break
         else:
-            base = next((name for name in (Path(c).name for c in bases(node.config[0])) if name in by_config), None)
-            out.append(Planned(node, by_config[base], "base config") if base else Planned(node, -1.0, "guess"))
+            names = [Path(c).name for c in [node.config[0], *bases(node.config[0])]]
+            like = next((name for name in names if name in by_config), None)
+            if like is None:
+                out.append(Planned(node, -1.0, "guess"))
+                continue
+            seconds, configs = by_config[like]
+            ours, theirs = max_epochs(node.config, node.args), max_epochs(configs)
+            if ours and theirs:
+                seconds *= ours / theirs
+            out.append(Planned(node, seconds, "same config" if like == names[0] else "base config"))
     known = [p.seconds for p in out if p.source != "guess"]
     guess = statistics.median(known) if known else DEFAULT_GUESS_S
     for p in out:
