@@ -23,7 +23,8 @@ def graph_and_ledger(tmp_path):
         "anomaly": {"config": "configs/ae_anomaly.yaml"},  # builds on ae_conv.yaml: that config's record
     }}))
     def rec(experiment, seed, config, fit, test):
-        return {"experiment": experiment, "seed": seed, "configs": [config], "fit_seconds": fit, "test_seconds": test}
+        return {"experiment": experiment, "seed": seed, "configs": [config], "fit_seconds": fit, "test_seconds": test,
+                "machine": {"cpu": "AMD EPYC", "native_bf16": experiment == "cnn"}}
 
     records = [rec("pre", 42, "configs/ae_conv.yaml", 300, 20), rec("cnn", 1, "configs/cnn.yaml", 100, 10),
                rec("cnn", 1, "configs/cnn.yaml", 90, 10), rec("down", 42, "configs/fewshot_transfer.yaml", 50, 5)]
@@ -55,6 +56,8 @@ def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, c
     out = capsys.readouterr().out
     assert "cnn_s2" in out and "0:01:40  same experiment" in out and "critical path 0:06:15: pre -> down" in out
     assert "7 runs (1 without a record" in out and "total run time" in out and "wall time at --jobs 2:" in out
+    where = out.split("seconds measured on: ")[1]  # the records' machines: 3 runs each (the guess has none)
+    assert "AMD EPYC, native bf16: 3 runs" in where and "AMD EPYC, no native bf16: 3 runs" in where
     assert not (tmp_path / "runs").exists()
 
 

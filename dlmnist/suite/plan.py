@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Planned:
     node: Node
     seconds: float
     source: str  # "record", "same experiment", "same config", "base config", "guess"
+    record: dict | None = None  # the ledger record the seconds come from
 
 
 def _seconds(r: dict) -> float | None:
@@ -85,13 +87,12 @@ def bases(config: str, depth: int = 5) -> list[str]:
 def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
     by_exp_seed, by_exp, by_config = {}, {}, {}
     for r in records:  # ledger order: a later record replaces an earlier one
-        s = _seconds(r)
-        if s is None:
+        if _seconds(r) is None:
             continue
-        by_exp_seed[(r.get("experiment"), r.get("seed"))] = s
-        by_exp[r.get("experiment")] = s
+        by_exp_seed[(r.get("experiment"), r.get("seed"))] = r
+        by_exp[r.get("experiment")] = r
         if r.get("configs"):
-            by_config[Path(r["configs"][0]).name] = (s, r["configs"])
+            by_config[Path(r["configs"][0]).name] = r
     out = []
     for node in nodes:
         seed = node.args.get("seed_everything")
@@ -100,7 +101,7 @@ def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
             (node.experiment, by_exp, "record" if seed is None else "same experiment"),  # None: the config's seed
         ):
             if key in table:
-                out.append(Planned(node, table[key], source))
+                out.append(Planned(node, _seconds(table[key]), source, table[key]))
                 break
         else:
             names = [Path(c).name for c in [node.config[0], *bases(node.config[0])]]
@@ -108,11 +109,11 @@ def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
             if like is None:
                 out.append(Planned(node, -1.0, "guess"))
                 continue
-            seconds, configs = by_config[like]
-            ours, theirs = max_epochs(node.config, node.args), max_epochs(configs)
+            r = by_config[like]
+            seconds, ours, theirs = _seconds(r), max_epochs(node.config, node.args), max_epochs(r["configs"])
             if ours and theirs:
                 seconds *= ours / theirs
-            out.append(Planned(node, seconds, "same config" if like == names[0] else "base config"))
+            out.append(Planned(node, seconds, "same config" if like == names[0] else "base config", r))
     known = [p.seconds for p in out if p.source != "guess"]
     guess = statistics.median(known) if known else DEFAULT_GUESS_S
     for p in out:
@@ -160,6 +161,17 @@ def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) ->
           f"total run time {hms(total)}")
     print(f"critical path {hms(path_s)}: {' -> '.join(path)}")
     print(f"wall time at --jobs {jobs}: {hms(wall_time(planned, jobs))} (each run taking its recorded seconds)")
+    print(f"seconds measured on: {machines(planned)} (a CPU of another kind takes other times)")
+
+
+def machines(planned: list[Planned]) -> str:
+    """``AMD EPYC, native bf16: 140 runs; AMD EPYC, no native bf16: 66 runs``: where the plan's seconds come from."""
+    kinds = Counter()
+    for p in planned:
+        m = (p.record or {}).get("machine")
+        if m:
+            kinds[f"{m.get('cpu')}, {'native bf16' if m.get('native_bf16') else 'no native bf16'}"] += 1
+    return "; ".join(f"{kind}: {n} runs" for kind, n in kinds.most_common()) or "no record"
 
 
 class Progress:
