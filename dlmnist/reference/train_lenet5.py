@@ -30,11 +30,12 @@ from dlmnist.reference.model import SGD, lenet5, softmax_cross_entropy
 
 def load(data_dir: str, n_train: int, n_test: int, seed: int):
     folder = ensure_files(data_dir, "mnist", download=False)
-    images = lambda name: read_idx(folder / name).numpy().astype(np.float64)[:, None] / 255.0  # noqa: E731
-    x_train, y_train = images(TRAIN_IMAGES), read_idx(folder / TRAIN_LABELS).numpy().astype(np.int64)
-    x_test, y_test = images(TEST_IMAGES)[:n_test], read_idx(folder / TEST_LABELS).numpy()[:n_test].astype(np.int64)
-    pick = np.random.default_rng(seed).choice(len(x_train), n_train, replace=False)
-    x_train, y_train = x_train[pick], y_train[pick]
+    x_train, y_train = read_idx(folder / TRAIN_IMAGES).numpy(), read_idx(folder / TRAIN_LABELS).numpy()
+    pick = np.random.default_rng(seed).choice(len(x_train), n_train, replace=False)  # before the float copy
+    pixels = lambda x: x.astype(np.float64)[:, None] / 255.0  # noqa: E731
+    x_train, y_train = pixels(x_train[pick]), y_train[pick].astype(np.int64)
+    x_test = pixels(read_idx(folder / TEST_IMAGES).numpy()[:n_test])
+    y_test = read_idx(folder / TEST_LABELS).numpy()[:n_test].astype(np.int64)
     standardise = lambda x: (x - MNIST_MEAN) / MNIST_STD  # noqa: E731
     return standardise(x_train), y_train, standardise(x_test), y_test  # (N, 1, 28, 28), (N,)
 
