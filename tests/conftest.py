@@ -166,10 +166,14 @@ TRAINS = {"mnist_dir", "prerequisite_runs", "fake_data"}
 
 def pytest_collection_modifyitems(config, items):
     """The fast lane (``make test-fast``: ``-m "not slow"``) leaves out the tests that train (found by the data
-    fixtures they use) and those marked slow by hand (processes, launchers); ``make test`` runs both lanes."""
+    fixtures they use) and those marked slow by hand (processes, launchers); ``make test`` runs both lanes.
+
+    The slow tests go first: pytest-xdist hands tests out in this order, so the long ones start at once and the
+    many short ones fill the workers' gaps at the end, instead of one worker finishing a long test alone."""
     for item in items:
         if TRAINS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the same order on every worker
 
 
 def fit_briefly(model, data_dir: Path, tmp_path: Path, normalize: bool = True, max_epochs: int = 1) -> str:
