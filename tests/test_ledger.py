@@ -9,6 +9,7 @@ import shutil
 import pytest
 import yaml
 
+from dlmnist.ledger import record
 from dlmnist.ledger.blocks import number
 from dlmnist.ledger.command import main as ledger_main
 from dlmnist.ledger.record import LedgerError, newest, read
@@ -34,7 +35,7 @@ def suite_run(tmp_path, fake_data):
 
 
 @pytest.mark.slow
-def test_the_suite_adds_one_record_per_finished_run_and_never_replaces_one(suite_run):
+def test_the_suite_adds_one_record_per_finished_run_and_never_replaces_one(suite_run, capsys):
     root, argv = suite_run
     ledger = root / "results" / "ledger.jsonl"  # beside runs/
     records = read(ledger)
@@ -57,7 +58,11 @@ def test_the_suite_adds_one_record_per_finished_run_and_never_replaces_one(suite
     assert newest(again, "cnn")[1] is again[2]  # a table uses the newest
 
     run = root / "runs" / "cnn" / "version_0"
+    capsys.readouterr()
     assert ledger_main(["--ledger", str(ledger), "diff", str(run)]) == 0
+    out = capsys.readouterr().out  # compared with the other record of seed 1, made on this machine
+    here = record.describe(record.machine())
+    assert f"cnn seed 1 ({run}), same config, record of {again[2]['ended']} ({here}):" in out
 
 
 @pytest.mark.slow
@@ -147,9 +152,28 @@ def test_headline_machine_and_suites_blocks_give_verdicts_where_and_how_long():
     with pytest.raises(LedgerError, match="'>= NUMBER'"):
         headline({"rows": [{**rows[0], "target": "at least 0.99"}]}, recs)
     assert machine({"experiments": ["cnn"]}, recs) == (
-        "AMD EPYC, 2 cores, GPU: none; 1 thread(s) a run, 2 run(s) at a time; torch 2.14.1, Lightning 2.6")
+        "AMD EPYC, no native bf16: 2 runs; 2 cores, GPU: none; 1 thread(s) a run, 2 run(s) at a time; "
+        "torch 2.14.1, Lightning 2.6")
     assert machine({"experiments": ["vit"]}, recs) == "no record"
-    assert "| `s1` | 2 | 2 | AMD EPYC | 2 min 03 s | 1 min 30 s |" in suites({}, recs)
+    assert "| `s1` | 2 | 2 | AMD EPYC, no native bf16 | 2 min 03 s | 1 min 30 s |" in suites({}, recs)
+    recs[1]["machine"] = {**base["machine"], "native_bf16": True}  # one CPU name, two kinds: each counted
+    assert machine({"experiments": ["cnn"]}, recs).startswith(
+        "AMD EPYC, native bf16: 1 run; AMD EPYC, no native bf16: 1 run; 2 cores")
+
+
+def test_a_rerun_is_compared_with_the_record_from_its_own_kind_of_machine_the_newest_of_it():
+    from dlmnist.ledger.record import references
+
+    def rec(bf16, ended, acc, seed=1, threads=1):
+        return {"experiment": "cnn", "seed": seed, "threads": threads, "ended": ended, "metrics": {"test/acc": acc},
+                "machine": {"cpu": "AMD EPYC", "cores": 2, "native_bf16": bf16, "gpu": None}}
+
+    ledger = [rec(True, "2026-01-01", 0.9935), rec(True, "2026-01-02", 0.9936), rec(False, "2026-01-03", 0.9937),
+              rec(True, "2026-01-04", 0.99, seed=2), rec(True, "2026-01-05", 0.98, threads=2)]
+    now = rec(True, "2026-02-01", 0.9936)
+    assert [r["metrics"]["test/acc"] for r in references(ledger, now)] == [0.9936, 0.9937, 0.98]  # own kind first
+    assert [r["metrics"]["test/acc"] for r in references(ledger, {**now, "threads": None})] == [0.98, 0.9937]
+    assert references(ledger, rec(True, "2026-02-01", 0.5, seed=3)) == []
 
 
 def test_a_records_commit_is_dirty_for_changed_code_not_for_the_ledger_it_appends_to(tmp_path):

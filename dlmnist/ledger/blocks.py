@@ -23,6 +23,7 @@ A marker in backticks (as in prose about the blocks) is no block. ``render`` rew
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,12 @@ def headline(spec: dict, records: list[dict]) -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
+def cpu_kind(r: dict) -> str:
+    """``AMD EPYC, no native bf16``: the CPU model name alone can stand for two kinds whose times and last digits
+    differ."""
+    return f"{r['machine'].get('cpu')}, {'native bf16' if r['machine'].get('native_bf16') else 'no native bf16'}"
+
+
 def machine(spec: dict, records: list[dict]) -> str:
     chosen = [r for e in spec.get("experiments") or [] for r in newest(records, e).values()]
     if not chosen:
@@ -150,11 +157,13 @@ def machine(spec: dict, records: list[dict]) -> str:
     def each(key) -> str:
         return " / ".join(sorted({str(key(r)) for r in chosen}))
 
-    cpu, cores = each(lambda r: r["machine"].get("cpu")), each(lambda r: r["machine"].get("cores"))
+    kinds = Counter(cpu_kind(r) for r in chosen)
+    cpu = "; ".join(f"{kind}: {n} run{'s' * (n != 1)}" for kind, n in sorted(kinds.items()))
+    cores = each(lambda r: r["machine"].get("cores"))
     gpu, threads, jobs = each(lambda r: r["machine"].get("gpu") or "none"), each(lambda r: r.get("threads")), each(
         lambda r: r.get("jobs"))
     torch, lightning = each(lambda r: r["versions"].get("torch")), each(lambda r: r["versions"].get("lightning"))
-    return (f"{cpu}, {cores} cores, GPU: {gpu}; {threads} thread(s) a run, {jobs} run(s) at a time; "
+    return (f"{cpu}; {cores} cores, GPU: {gpu}; {threads} thread(s) a run, {jobs} run(s) at a time; "
             f"torch {torch}, Lightning {lightning}")
 
 
@@ -163,7 +172,7 @@ def suites(spec: dict, records: list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for sid, rs in sorted(by_suite(records).items(), key=lambda kv: min(r["started"] for r in kv[1])):
         run_s = sum(float(r.get("fit_seconds") or 0) + float(r.get("test_seconds") or 0) for r in rs)
-        cpu = " / ".join(sorted({str(r["machine"].get("cpu")) for r in rs}))
+        cpu = " / ".join(sorted({cpu_kind(r) for r in rs}))
         jobs = " / ".join(sorted({str(r.get("jobs")) for r in rs}))
         cells = [f"`{sid}`", str(len(rs)), jobs, cpu, _minutes([run_s]), _minutes([wall_seconds(rs)])]
         lines.append("| " + " | ".join(cells) + " |")

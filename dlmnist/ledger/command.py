@@ -3,8 +3,10 @@
     dlmnist ledger add RUN [RUN ...]      append the record of each tested run folder
     dlmnist ledger render                 rewrite every <!-- ledger:NAME --> block of README.md and docs/
     dlmnist ledger check                  exit 1, naming the blocks that differ from the ledger
-    dlmnist ledger diff [RUN ...]         each run's test metrics beside its experiment's newest record of
-                                          the same seed (default: the newest run of every experiment in runs/)
+    dlmnist ledger diff [RUN ...]         each run's test metrics beside the newest record of its experiment
+                                          and seed from the same kind of machine (else from another, said so),
+                                          and that seed's records from other kinds (default: the newest run of
+                                          every experiment in runs/)
 """
 
 from __future__ import annotations
@@ -32,16 +34,24 @@ def _diff(args: argparse.Namespace, ledger: list[dict]) -> int:
             print(f"{run}: {e}", file=sys.stderr)
             continue
         others = [r for r in ledger if r.get("run") != now["run"]]  # not the run's own record
-        recorded = record.newest(others, now["experiment"]).get(now["seed"])
-        if recorded is None:
+        found = record.references(others, now)
+        if not found:
             print(f"{now['experiment']} seed {now['seed']} ({run}): no record in the ledger")
             continue
+        recorded, *rest = found
         same = "same config" if recorded["config_sha256"] == now["config_sha256"] else "CONFIG DIFFERS"
-        print(f"{now['experiment']} seed {now['seed']} ({run}), {same}, record of {recorded['ended']}:")
+        where = record.describe(recorded["machine"])
+        if record.machine_kind(recorded) != record.machine_kind(now):
+            where = (f"another kind of machine: {where}; this run: {record.describe(now['machine'])}; the float "
+                     "kernels differ between kinds of CPU, and so may the last digits")
+        print(f"{now['experiment']} seed {now['seed']} ({run}), {same}, record of {recorded['ended']} ({where}):")
         for key, v in sorted(now["metrics"].items()):
             if key in recorded["metrics"]:
                 was = recorded["metrics"][key]
                 print(f"  {key:<28} run {v:.6f}  record {was:.6f}  difference {v - was:+.6f}")
+        for r in rest:  # the same seed on other kinds of machine
+            values = "  ".join(f"{k} {r['metrics'][k]:.6f}" for k in sorted(now["metrics"]) if k in r["metrics"])
+            print(f"  also recorded on {record.describe(r['machine'])} ({r.get('threads')} thread(s)): {values}")
     return 0
 
 

@@ -118,6 +118,29 @@ def describe(m: dict[str, Any]) -> str:
     return f"{m.get('cpu')}, {m.get('cores')} cores, {bf16}, {m.get('gpu') or 'no GPU'}"
 
 
+def machine_kind(record: dict[str, Any]) -> tuple:
+    """What sets a run's last digits besides its config and seed: the CPU model, native bf16 or not, the GPU (one CPU
+    model name can stand for two kinds: the float kernels differ with the instruction set)."""
+    m = record.get("machine") or {}
+    return m.get("cpu"), bool(m.get("native_bf16")), m.get("gpu")
+
+
+def references(records: list[dict[str, Any]], now: dict[str, Any]) -> list[dict[str, Any]]:
+    """The newest record of ``now``'s experiment and seed on each kind of machine (and thread count, where both are
+    known), ``now``'s own kind first: what a rerun compares with."""
+    def key(r: dict[str, Any]) -> tuple:
+        threads = r.get("threads") if now.get("threads") is not None else None
+        return *machine_kind(r), threads
+
+    best: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        if r.get("experiment") == now["experiment"] and r.get("seed") == now["seed"]:
+            k = key(r)
+            if k not in best or str(r.get("ended")) >= str(best[k].get("ended")):
+                best[k] = r
+    return sorted(best.values(), key=lambda r: (key(r) != key(now), str(r.get("ended"))))
+
+
 def build(run: Path, experiment: Optional[str] = None) -> dict[str, Any]:
     """The record of a tested run folder (LedgerError when it has no config.yaml or no test metrics)."""
     run = Path(run)
