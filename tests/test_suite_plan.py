@@ -50,6 +50,16 @@ def test_the_plan_takes_each_runs_seconds_from_its_newest_record_or_a_like_one(t
     assert 375 <= wall_time(order, 2) < wall_time(order, 1)
 
 
+def test_a_record_from_this_kind_of_machine_wins_over_a_newer_one_from_another(tmp_path):
+    graph, records, _ = graph_and_ledger(tmp_path)
+    avx2 = {**records[1], "fit_seconds": 200, "machine": {"cpu": "AMD EPYC", "native_bf16": False}}
+    records = [avx2, *records]  # older than the two native-bf16 records of cnn seed 1
+    def cnn(kind):
+        return {p.node.name: p.seconds for p in expected(graph.order(), records, kind)}["cnn"]
+    assert cnn(None) == cnn(("AMD EPYC", True, None)) == 100  # the newest; this kind's newest
+    assert cnn(("AMD EPYC", False, None)) == 210  # the older record, but made on this kind
+
+
 def test_suite_plan_prints_every_run_and_the_totals_and_runs_nothing(tmp_path, capsys):
     _, _, graph = graph_and_ledger(tmp_path)
     assert suite_main(["--graph", str(graph), "--runs_dir", str(tmp_path / "runs"), "--plan", "--jobs", "2"]) == 0

@@ -25,7 +25,7 @@ from dlmnist.suite.cell import node_key
 from dlmnist.suite.executors import Launcher, LauncherError
 from dlmnist.suite.graph import Graph, Node
 from dlmnist.suite.jobs import JOBS_DIR, RunJob
-from dlmnist.suite.plan import Progress, expected
+from dlmnist.suite.plan import Progress, expected, this_kind
 
 LOG_TAIL = 20  # lines of a failed job's log shown by the suite
 
@@ -87,7 +87,7 @@ def run_graph_jobs(
 ) -> tuple[int, bool]:
     """Run (or reuse) every node as a job. Returns (the number of failed or skipped nodes, interrupted)."""
     pending: list[Node] = list(graph.order(only))
-    progress = Progress(expected(pending, read(default_path(runs_dir))), launcher.jobs or 1)
+    progress = Progress(expected(pending, read(default_path(runs_dir)), this_kind()), launcher.jobs or 1)
     run_dirs: dict[str, Path] = {}
     keys: dict[str, str] = {}
     done: set[str] = set()

@@ -1,7 +1,8 @@
 """``dlmnist suite --plan``: every run with its expected seconds, the total, the critical path through the
 ``needs`` and the wall time at ``--jobs``; and the progress line the suite prints as runs finish.
 
-A run's expected seconds (fit + test) come from the ledger: the newest record of the same experiment and seed,
+A run's expected seconds (fit + test) come from the ledger (a record made on this kind of machine, the CPU model and
+native bf16 or not, before a newer one from another kind): the newest record of the same experiment and seed,
 else of the same experiment, else of an experiment with the same first config file, else of one whose first config
 file is a config that file includes (its ``config:`` key, followed up the chain: ``configs/ae_anomaly.yaml`` costs
 what ``configs/ae_conv.yaml`` does, scaled by the ratio of their ``trainer.max_epochs``); a run with none gets the
@@ -20,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from dlmnist import recipes
-from dlmnist.ledger.record import read
+from dlmnist.ledger.record import describe, machine, machine_kind, read
 from dlmnist.suite.graph import Graph, Node
 
 DEFAULT_GUESS_S = 60.0  # no record at all in the ledger
@@ -84,8 +85,12 @@ def bases(config: str, depth: int = 5) -> list[str]:
     return chain
 
 
-def expected(nodes: list[Node], records: list[dict]) -> list[Planned]:
+def expected(nodes: list[Node], records: list[dict], kind: tuple | None = None) -> list[Planned]:
+    """Each run's expected seconds; ``kind`` (:func:`dlmnist.ledger.record.machine_kind`): records made on that kind
+    of machine win over newer ones made on another."""
     by_exp_seed, by_exp, by_config = {}, {}, {}
+    if kind is not None:  # stable: ledger order within each kind
+        records = sorted(records, key=lambda r: machine_kind(r) == kind)
     for r in records:  # ledger order: a later record replaces an earlier one
         if _seconds(r) is None:
             continue
@@ -149,8 +154,13 @@ def hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def this_kind() -> tuple:
+    """The kind of machine this process runs on, as :func:`dlmnist.ledger.record.machine_kind` gives it."""
+    return machine_kind({"machine": machine()})
+
+
 def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) -> None:
-    planned = expected(graph.order(only), read(ledger))
+    planned = expected(graph.order(only), read(ledger), this_kind())
     width = max((len(p.node.name) for p in planned), default=10)
     for p in planned:
         print(f"{p.node.name:<{width}}  {hms(p.seconds):>8}  {p.source}")
@@ -161,7 +171,8 @@ def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) ->
           f"total run time {hms(total)}")
     print(f"critical path {hms(path_s)}: {' -> '.join(path)}")
     print(f"wall time at --jobs {jobs}: {hms(wall_time(planned, jobs))} (each run taking its recorded seconds)")
-    print(f"seconds measured on: {machines(planned)} (a CPU of another kind takes other times)")
+    print(f"seconds measured on: {machines(planned)} (a CPU of another kind takes other times; records from "
+          f"this one, {describe(machine())}, come first)")
 
 
 def machines(planned: list[Planned]) -> str:

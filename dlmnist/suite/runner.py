@@ -25,7 +25,7 @@ from dlmnist.ledger.record import default_path, read, utc
 from dlmnist.runs import find_suite_run, suite_record
 from dlmnist.suite.cell import finish, fit, node_key, test
 from dlmnist.suite.graph import Graph, load_graph
-from dlmnist.suite.plan import Progress, expected
+from dlmnist.suite.plan import Progress, expected, this_kind
 
 
 def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), extra=(), dry_run=False, info=None):
@@ -34,7 +34,7 @@ def run_graph(graph: Graph, runs_dir: Path, quick: bool, only=None, force=(), ex
     keys: dict[str, str] = {}
     failed: list[str] = []
     order = graph.order(only)
-    progress = Progress(expected(order, read(default_path(runs_dir))))
+    progress = Progress(expected(order, read(default_path(runs_dir)), this_kind()))
     for node in order:
         if any(dep in failed for dep in node.deps):
             print(f"[suite] {node.name}: skipped, it needs a failed experiment", flush=True)
