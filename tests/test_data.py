@@ -151,13 +151,14 @@ def test_corrupted_mnist_file_fails_its_checksum(tmp_path):
 def test_a_verified_file_is_hashed_once_and_again_when_it_changes(mnist_dir, tmp_path, monkeypatch):
     import shutil
 
-    from dlmnist.data import files, sources
+    from dlmnist.data import folder as data_folder
+    from dlmnist.data import sources
 
     folder = tmp_path / "mnist"
     shutil.copytree(mnist_dir / "mnist", folder, ignore=shutil.ignore_patterns(".*"))
     hashed = []
-    real = files.sha256
-    monkeypatch.setattr(files, "sha256", lambda p: hashed.append(p.name) or real(p))
+    real = data_folder.sha256
+    monkeypatch.setattr(data_folder, "sha256", lambda p: hashed.append(p.name) or real(p))
     ensure_files(tmp_path, "mnist", download=False)
     assert sorted(hashed) == sorted(sources.FILES)  # the first look hashes each file
     ensure_files(tmp_path, "mnist", download=False)

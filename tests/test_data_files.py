@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlmnist.data import DataError, MNISTDataModule, ensure_files
-from dlmnist.data.files import DATA_ENV, data_dir
+from dlmnist.data.folder import DATA_ENV, data_dir
 from dlmnist.data.sources import FILES, TRAIN_IMAGES, TRAIN_LABELS
 
 from .conftest import ROOT

@@ -13,7 +13,7 @@ from dlmnist.data.sequences import digit_sequences, split_digits
 from dlmnist.data.sources import TEST_IMAGES, TEST_LABELS
 from dlmnist.models import Classifier, DigitSeq2Seq
 from dlmnist.nn import MultiHeadSelfAttention, RowRNN
-from dlmnist.nn.seq2seq import AdditiveAttention, DigitSeq2SeqNet
+from dlmnist.nn.encoder_decoder import AdditiveAttention, DigitSeq2SeqNet
 from dlmnist.reference.embedding import Embedding
 
 

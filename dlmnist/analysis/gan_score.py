@@ -61,7 +61,7 @@ def gan_samples(gan: GAN, n: int, seed: int = 0) -> torch.Tensor:
 def mnist_pixels(data_dir: str | None, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` MNIST test images and ``n`` training images, ``(n, 1, 28, 28)`` in [0, 1], each drawn without
     replacement (``seed``; ``n = 10000``: the whole test set), from the data folder (``data_dir``, else the
-    package's default: :func:`dlmnist.data.files.data_dir`). Drawn rather than the first ``n``: MNIST's first
+    package's default: :func:`dlmnist.data.folder.data_dir`). Drawn rather than the first ``n``: MNIST's first
     5,000 test images are cleaner and easier than the last 5,000."""
     folder = ensure_files(data_dir, "mnist")
     g = torch.Generator().manual_seed(seed)

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from dlmnist.data.augment import Augment, batch_seed
-from dlmnist.data.files import data_dir as data_dir_of
+from dlmnist.data.folder import data_dir as data_dir_of
 from dlmnist.data.idx import read_idx
 from dlmnist.data.loader import TensorBatches
 from dlmnist.data.sources import DATASETS, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, ensure_files

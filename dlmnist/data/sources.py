@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlmnist.data.files import FILE_MODE, data_dir, known_sha256, sha256
+from dlmnist.data.folder import FILE_MODE, data_dir, known_sha256, sha256
 from dlmnist.data.idx import IDXError, parse_idx
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"

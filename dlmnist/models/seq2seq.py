@@ -1,11 +1,12 @@
 """DigitSeq2Seq: read a row of handwritten digits, write their labels in another order (reversed by default).
 
 The data are the data module's MNIST batches, each cut into sequences of ``length`` digits side by side
-(:func:`~dlmnist.data.sequences.digit_sequences`); the network is :class:`~dlmnist.nn.seq2seq.DigitSeq2SeqNet` with
-one of three decoders (``attention``: ``none``, ``additive``, ``self``). Training uses teacher forcing;
-validation and test decode greedily, each step fed the model's own previous prediction, and report the accuracy
-per digit (``acc_digit``) and per whole sequence (``acc_seq``). At test time the attention weights of the first
-few test sequences are drawn (``figures/test__attention.png``).
+(:func:`~dlmnist.data.sequences.digit_sequences`); the network is
+:class:`~dlmnist.nn.encoder_decoder.DigitSeq2SeqNet` with one of three decoders (``attention``: ``none``,
+``additive``, ``self``). Training uses teacher forcing; validation and test decode greedily, each step fed the
+model's own previous prediction, and report the accuracy per digit (``acc_digit``) and per whole sequence
+(``acc_seq``). At test time the attention weights of the first few test sequences are drawn
+(``figures/test__attention.png``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from dlmnist.data.sequences import Order, digit_sequences
 from dlmnist.models.base import Model, Stage
 from dlmnist.models.optim import Optim
-from dlmnist.nn.seq2seq import Attention, DigitSeq2SeqNet
+from dlmnist.nn.encoder_decoder import Attention, DigitSeq2SeqNet
 from dlmnist.utils.checks import NonNegativeInt, PositiveInt, check
 
 
