@@ -63,6 +63,10 @@ def test_the_suite_adds_one_record_per_finished_run_and_never_replaces_one(suite
     out = capsys.readouterr().out  # compared with the other record of seed 1, made on this machine
     here = record.describe(record.machine())
     assert f"cnn seed 1 ({run}), same config, record of {again[2]['ended']} ({here}):" in out
+    other = root / "other_threads.jsonl"  # the same machine, another thread count: said so
+    other.write_text(json.dumps({**again[2], "threads": again[2]["threads"] + 1}) + "\n")
+    assert ledger_main(["--ledger", str(other), "diff", str(run)]) == 0
+    assert f"({here}; {again[2]['threads'] + 1} thread(s), this run {again[2]['threads']}:" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -171,7 +175,8 @@ def test_a_rerun_is_compared_with_the_record_from_its_own_kind_of_machine_the_ne
     ledger = [rec(True, "2026-01-01", 0.9935), rec(True, "2026-01-02", 0.9936), rec(False, "2026-01-03", 0.9937),
               rec(True, "2026-01-04", 0.99, seed=2), rec(True, "2026-01-05", 0.98, threads=2)]
     now = rec(True, "2026-02-01", 0.9936)
-    assert [r["metrics"]["test/acc"] for r in references(ledger, now)] == [0.9936, 0.9937, 0.98]  # own kind first
+    assert [r["metrics"]["test/acc"] for r in references(ledger, now)] == [0.9936, 0.98, 0.9937]  # own kind first
+    assert [r["metrics"]["test/acc"] for r in references(ledger, {**now, "threads": 4})] == [0.98, 0.9936, 0.9937]
     assert [r["metrics"]["test/acc"] for r in references(ledger, {**now, "threads": None})] == [0.98, 0.9937]
     assert references(ledger, rec(True, "2026-02-01", 0.5, seed=3)) == []
 

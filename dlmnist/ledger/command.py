@@ -44,6 +44,9 @@ def _diff(args: argparse.Namespace, ledger: list[dict]) -> int:
         if record.machine_kind(recorded) != record.machine_kind(now):
             where = (f"another kind of machine: {where}; this run: {record.describe(now['machine'])}; the float "
                      "kernels differ between kinds of CPU, and so may the last digits")
+        elif now.get("threads") is not None and recorded.get("threads") != now["threads"]:
+            where += (f"; {recorded.get('threads')} thread(s), this run {now['threads']}: sums split over threads "
+                      "add up in another order, and the last digits may differ")
         print(f"{now['experiment']} seed {now['seed']} ({run}), {same}, record of {recorded['ended']} ({where}):")
         for key, v in sorted(now["metrics"].items()):
             if key in recorded["metrics"]:

@@ -127,7 +127,8 @@ def machine_kind(record: dict[str, Any]) -> tuple:
 
 def references(records: list[dict[str, Any]], now: dict[str, Any]) -> list[dict[str, Any]]:
     """The newest record of ``now``'s experiment and seed on each kind of machine (and thread count, where both are
-    known), ``now``'s own kind first: what a rerun compares with."""
+    known): ``now``'s own kind and threads first, then its kind with other threads, then the other kinds. What a rerun
+    compares with."""
     def key(r: dict[str, Any]) -> tuple:
         threads = r.get("threads") if now.get("threads") is not None else None
         return *machine_kind(r), threads
@@ -138,7 +139,9 @@ def references(records: list[dict[str, Any]], now: dict[str, Any]) -> list[dict[
             k = key(r)
             if k not in best or str(r.get("ended")) >= str(best[k].get("ended")):
                 best[k] = r
-    return sorted(best.values(), key=lambda r: (key(r) != key(now), str(r.get("ended"))))
+    here = machine_kind(now)
+    newest_first = sorted(best.values(), key=lambda r: str(r.get("ended")), reverse=True)
+    return sorted(newest_first, key=lambda r: (key(r) != key(now), machine_kind(r) != here))
 
 
 def build(run: Path, experiment: Optional[str] = None) -> dict[str, Any]:
