@@ -23,13 +23,12 @@ A marker in backticks (as in prose about the blocks) is no block. ``render`` rew
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dlmnist.ledger.record import LedgerError, by_suite, newest, wall_seconds
+from dlmnist.ledger.record import LedgerError, by_suite, cpu_kind, cpu_kinds, newest, wall_seconds
 from dlmnist.utils.stats import mean_std
 
 BLOCK = re.compile(r"(?<!`)(<!-- ledger:([\w.-]+) -->)(.*?)(<!-- /ledger -->)", re.S)
@@ -143,12 +142,6 @@ def headline(spec: dict, records: list[dict]) -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def cpu_kind(r: dict) -> str:
-    """``AMD EPYC, no native bf16``: the CPU model name alone can stand for two kinds whose times and last digits
-    differ."""
-    return f"{r['machine'].get('cpu')}, {'native bf16' if r['machine'].get('native_bf16') else 'no native bf16'}"
-
-
 def machine(spec: dict, records: list[dict]) -> str:
     chosen = [r for e in spec.get("experiments") or [] for r in newest(records, e).values()]
     if not chosen:
@@ -157,9 +150,7 @@ def machine(spec: dict, records: list[dict]) -> str:
     def each(key) -> str:
         return " / ".join(sorted({str(key(r)) for r in chosen}))
 
-    kinds = Counter(cpu_kind(r) for r in chosen)
-    cpu = "; ".join(f"{kind}: {n} run{'s' * (n != 1)}" for kind, n in sorted(kinds.items()))
-    cores = each(lambda r: r["machine"].get("cores"))
+    cpu, cores = cpu_kinds(chosen), each(lambda r: r["machine"].get("cores"))
     gpu, threads, jobs = each(lambda r: r["machine"].get("gpu") or "none"), each(lambda r: r.get("threads")), each(
         lambda r: r.get("jobs"))
     torch, lightning = each(lambda r: r["versions"].get("torch")), each(lambda r: r["versions"].get("lightning"))

@@ -52,7 +52,7 @@ def _diff(args: argparse.Namespace, ledger: list[dict]) -> int:
             if key in recorded["metrics"]:
                 was = recorded["metrics"][key]
                 print(f"  {key:<28} run {v:.6f}  record {was:.6f}  difference {v - was:+.6f}")
-        for r in rest:  # the same seed on other kinds of machine
+        for r in rest:  # the seed's newest record from each other kind of machine (or thread count)
             values = "  ".join(f"{k} {r['metrics'][k]:.6f}" for k in sorted(now["metrics"]) if k in r["metrics"])
             print(f"  also recorded on {record.describe(r['machine'])} ({r.get('threads')} thread(s)): {values}")
     return 0

@@ -17,6 +17,7 @@ import os
 import platform
 import shlex
 import subprocess
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -118,17 +119,27 @@ def describe(m: dict[str, Any]) -> str:
     return f"{m.get('cpu')}, {m.get('cores')} cores, {bf16}, {m.get('gpu') or 'no GPU'}"
 
 
+def cpu_kind(record: dict[str, Any]) -> str:
+    """``AMD EPYC, no native bf16``: one CPU model name can stand for two kinds whose times and last digits differ."""
+    m = record.get("machine") or {}
+    return f"{m.get('cpu')}, {'native bf16' if m.get('native_bf16') else 'no native bf16'}"
+
+
+def cpu_kinds(records: list[dict[str, Any]]) -> str:
+    """``AMD EPYC, native bf16: 140 runs; AMD EPYC, no native bf16: 87 runs`` (most runs first; "" for none)."""
+    kinds = Counter(cpu_kind(r) for r in records)
+    return "; ".join(f"{k}: {n} run{'s' * (n != 1)}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def machine_kind(record: dict[str, Any]) -> tuple:
-    """What sets a run's last digits besides its config and seed: the CPU model, native bf16 or not, the GPU (one CPU
-    model name can stand for two kinds: the float kernels differ with the instruction set)."""
+    """What sets a run's last digits besides config and seed: CPU model, native bf16 or not, GPU (:func:`cpu_kind`)."""
     m = record.get("machine") or {}
     return m.get("cpu"), bool(m.get("native_bf16")), m.get("gpu")
 
 
 def references(records: list[dict[str, Any]], now: dict[str, Any]) -> list[dict[str, Any]]:
-    """The newest record of ``now``'s experiment and seed on each kind of machine (and thread count, where both are
-    known): ``now``'s own kind and threads first, then its kind with other threads, then the other kinds. What a rerun
-    compares with."""
+    """What a rerun compares with: the newest record of ``now``'s experiment and seed per kind of machine (and thread
+    count, where both are known); ``now``'s kind and threads first, then its kind, then the other kinds."""
     def key(r: dict[str, Any]) -> tuple:
         threads = r.get("threads") if now.get("threads") is not None else None
         return *machine_kind(r), threads
@@ -139,9 +150,8 @@ def references(records: list[dict[str, Any]], now: dict[str, Any]) -> list[dict[
             k = key(r)
             if k not in best or str(r.get("ended")) >= str(best[k].get("ended")):
                 best[k] = r
-    here = machine_kind(now)
     newest_first = sorted(best.values(), key=lambda r: str(r.get("ended")), reverse=True)
-    return sorted(newest_first, key=lambda r: (key(r) != key(now), machine_kind(r) != here))
+    return sorted(newest_first, key=lambda r: (key(r) != key(now), machine_kind(r) != machine_kind(now)))
 
 
 def build(run: Path, experiment: Optional[str] = None) -> dict[str, Any]:

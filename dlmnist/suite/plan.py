@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from dlmnist import recipes
-from dlmnist.ledger.record import describe, machine, machine_kind, read
+from dlmnist.ledger.record import cpu_kinds, describe, machine, machine_kind, read
 from dlmnist.suite.graph import Graph, Node
 
 DEFAULT_GUESS_S = 60.0  # no record at all in the ledger
@@ -177,12 +176,7 @@ def print_plan(graph: Graph, only: list[str] | None, ledger: Path, jobs: int) ->
 
 def machines(planned: list[Planned]) -> str:
     """``AMD EPYC, native bf16: 140 runs; AMD EPYC, no native bf16: 66 runs``: where the plan's seconds come from."""
-    kinds = Counter()
-    for p in planned:
-        m = (p.record or {}).get("machine")
-        if m:
-            kinds[f"{m.get('cpu')}, {'native bf16' if m.get('native_bf16') else 'no native bf16'}"] += 1
-    return "; ".join(f"{kind}: {n} runs" for kind, n in kinds.most_common()) or "no record"
+    return cpu_kinds([p.record for p in planned if p.record and p.record.get("machine")]) or "no record"
 
 
 class Progress:
